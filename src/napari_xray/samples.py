@@ -1,0 +1,437 @@
+"""Sample data: nine real ChestX-ray8 frames (downloaded or mirrored) and a phantom.
+
+Three napari samples (npe2 ``sample_data``, see ``napari.yaml``):
+
+* ``series``  – the nine frames ``00000011_000.png`` … ``00000011_008.png`` as one
+  ``(9, 1024, 1024)`` uint8 image layer;
+* ``frame``   – the tutorial's single frame ``00000011_001.png``, ``(1024, 1024)`` uint8;
+* ``phantom`` – a synthetic chest phantom from :func:`napari_xray.phantom.make_phantom`,
+  which needs no network and no files.
+
+Where the real frames come from (first match wins):
+
+1. ``NAPARI_XRAY_DATA_DIR``: a local folder holding the frames (a mirror). Every
+   file is checked against the SHA-256 in ``sample_data/registry.json``; a
+   missing or altered file is an error, never silently used.
+2. Otherwise the user's cache (``pooch.os_cache("napari-xray")``, or the folder
+   named by ``NAPARI_XRAY_CACHE_DIR``); missing files are downloaded with pooch
+   from the NumPy tutorials repository at a pinned commit (or from
+   ``NAPARI_XRAY_BASE_URL`` / the ``base_url`` argument) and hash-checked. A
+   download whose hash does not match is deleted, never kept in the cache.
+
+This module imports neither napari nor Qt; the sample functions return
+napari LayerDataTuples.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "ENV_BASE_URL",
+    "ENV_CACHE_DIR",
+    "ENV_DATA_DIR",
+    "FRAME_NAMES",
+    "SAMPLE_NAMES",
+    "SampleDataError",
+    "fetch_frames",
+    "frame_sample",
+    "load_sample",
+    "phantom_sample",
+    "series_sample",
+]
+
+#: Environment variable naming a local folder that holds the frames (a mirror).
+ENV_DATA_DIR = "NAPARI_XRAY_DATA_DIR"
+#: Environment variable overriding the download cache folder.
+ENV_CACHE_DIR = "NAPARI_XRAY_CACHE_DIR"
+#: Environment variable overriding the registry's download base URL.
+ENV_BASE_URL = "NAPARI_XRAY_BASE_URL"
+
+#: Names accepted by :func:`load_sample`.
+SAMPLE_NAMES = ("series", "frame", "phantom")
+
+#: The tutorial's single frame (``frame`` sample).
+TUTORIAL_FRAME = "00000011_001.png"
+
+FRAME_SHAPE = (1024, 1024)
+
+_REGISTRY_RELPATH = Path("sample_data") / "registry.json"
+
+_LICENSE = (
+    "ChestX-ray8, NIH Clinical Center: use is unrestricted; link the NIH download "
+    "site, acknowledge the NIH Clinical Center and cite Wang et al., CVPR 2017."
+)
+_CITATION = (
+    "Wang X, Peng Y, Lu L, Lu Z, Bagheri M, Summers RM. ChestX-ray8: Hospital-scale "
+    "Chest X-ray Database and Benchmarks on Weakly-Supervised Classification and "
+    "Localization of Common Thorax Diseases. CVPR 2017."
+)
+
+
+class SampleDataError(RuntimeError):
+    """The sample frames could not be obtained or failed their hash check.
+
+    The message always says what to do next (set ``NAPARI_XRAY_DATA_DIR``,
+    replace a file, check the URL, …).
+    """
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _registry_candidates() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    return [
+        # wheel: force-included / resolved into the package; editable: symlink in src/
+        here / _REGISTRY_RELPATH,
+        # source tree / editable install without the in-package copy: repo top level
+        here.parents[1] / _REGISTRY_RELPATH,
+    ]
+
+
+@functools.lru_cache(maxsize=1)
+def _registry() -> dict[str, Any]:
+    """Load ``registry.json`` (base_url, commit, source, ``files`` name → "sha256:…")."""
+    candidates = _registry_candidates()
+    for path in candidates:
+        if path.is_file():
+            with path.open(encoding="utf-8") as fh:
+                registry = json.load(fh)
+            missing = {"base_url", "files"} - registry.keys()
+            if missing:
+                raise SampleDataError(
+                    f"sample data registry {path} lacks {sorted(missing)}; reinstall napari-xray"
+                )
+            return registry
+    tried = ", ".join(str(p) for p in candidates)
+    raise SampleDataError(
+        f"sample data registry not found (looked at {tried}); reinstall napari-xray"
+    )
+
+
+def _registry_names() -> list[str]:
+    return sorted(_registry()["files"])
+
+
+FRAME_NAMES: tuple[str, ...] = tuple(f"00000011_{i:03d}.png" for i in range(9))
+
+
+def _check_names(names: Iterable[str] | str | None) -> list[str]:
+    valid = _registry_names()
+    if names is None:
+        return valid
+    if isinstance(names, str):
+        names = [names]
+    names = list(names)
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ValueError(f"unknown sample frame(s) {unknown}; valid names are: {', '.join(valid)}")
+    return names
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _expected_hex(name: str) -> str:
+    return _registry()["files"][name].split(":", 1)[-1].lower()
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def fetch_frames(
+    names: Iterable[str] | str | None = None,
+    *,
+    base_url: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> list[Path]:
+    """Return local, hash-verified paths of ChestX-ray8 sample frames.
+
+    Parameters
+    ----------
+    names : iterable of str, str or None
+        Registry file names such as ``"00000011_001.png"``, returned in the
+        order given. ``None`` (default) means all nine frames, in order
+        ``00000011_000.png`` … ``00000011_008.png``.
+    base_url : str, optional
+        Download from this URL (a mirror server, a test server) instead of the
+        registry's pinned NumPy-tutorials URL. Defaults to the environment
+        variable ``NAPARI_XRAY_BASE_URL``, then the registry. Ignored when
+        ``NAPARI_XRAY_DATA_DIR`` is set.
+    cache_dir : path, optional
+        Download cache folder. Defaults to ``NAPARI_XRAY_CACHE_DIR``, then
+        ``pooch.os_cache("napari-xray")``. Ignored when ``NAPARI_XRAY_DATA_DIR``
+        is set.
+
+    Returns
+    -------
+    list of pathlib.Path
+        One existing file per requested name, each with the registry's SHA-256.
+        With ``NAPARI_XRAY_DATA_DIR`` set these are the files in that folder
+        (nothing is copied or downloaded); otherwise they are in the cache,
+        downloaded first if missing or altered.
+
+    Raises
+    ------
+    ValueError
+        A name is not in the registry (the message lists the valid names).
+    SampleDataError
+        The mirror folder does not exist, lacks a file or holds a file whose
+        SHA-256 differs from the registry; a download failed (offline, server
+        down, HTTP error: the message names ``NAPARI_XRAY_DATA_DIR`` and the
+        URL); a downloaded file failed its hash check (it was discarded); the
+        cache folder is not writable.
+    """
+    names = _check_names(names)
+    mirror = _env(ENV_DATA_DIR)
+    if mirror is not None:
+        return _from_mirror(Path(mirror).expanduser(), names)
+    return _download(names, base_url=base_url, cache_dir=cache_dir)
+
+
+def _from_mirror(folder: Path, names: list[str]) -> list[Path]:
+    if not folder.is_dir():
+        raise SampleDataError(
+            f"{ENV_DATA_DIR}={folder} is not a folder. Point {ENV_DATA_DIR} at a folder "
+            f"holding {', '.join(FRAME_NAMES)}, or unset it to download the frames."
+        )
+    paths = []
+    for name in names:
+        path = folder / name
+        if not path.is_file():
+            raise SampleDataError(
+                f"{name} is missing from the mirror folder {folder} ({ENV_DATA_DIR}). "
+                f"Copy it there (from {_registry()['base_url']}{name}) or unset "
+                f"{ENV_DATA_DIR} to download it."
+            )
+        expected = _expected_hex(name)
+        actual = _sha256(path)
+        if actual != expected:
+            raise SampleDataError(
+                f"{path} does not match the registry: expected sha256:{expected}, "
+                f"got sha256:{actual}. The file was not used; replace it with the "
+                f"original from {_registry()['base_url']}{name} or unset {ENV_DATA_DIR}."
+            )
+        paths.append(path)
+    return paths
+
+
+def _download(
+    names: list[str], *, base_url: str | None, cache_dir: str | os.PathLike | None
+) -> list[Path]:
+    import pooch  # lazy: only needed when downloading
+    import requests
+
+    pooch.get_logger().setLevel(logging.WARNING)
+
+    registry = _registry()
+    url_base = base_url or _env(ENV_BASE_URL) or registry["base_url"]
+    if not url_base.endswith("/"):
+        url_base += "/"
+    if cache_dir is not None:
+        cache = Path(cache_dir).expanduser()
+    elif _env(ENV_CACHE_DIR) is not None:
+        cache = Path(_env(ENV_CACHE_DIR)).expanduser()
+    else:
+        cache = Path(pooch.os_cache("napari-xray"))
+
+    fetcher = pooch.create(
+        path=cache,
+        base_url=url_base,
+        registry={name: registry["files"][name] for name in names},
+        retry_if_failed=0,
+    )
+    paths = []
+    for name in names:
+        url = fetcher.get_url(name)
+        target = cache / name
+        # pooch keeps a cached file whose hash is wrong when the re-download fails
+        # too; drop it first so a bad file is never left in (or served from) the cache.
+        if target.exists() and _sha256(target) != _expected_hex(name):
+            target.unlink()
+        try:
+            path = Path(fetcher.fetch(name, progressbar=False))
+        except requests.exceptions.RequestException as exc:
+            raise SampleDataError(
+                f"could not download {name} from {url} ({type(exc).__name__}: {exc}). "
+                f"If you are offline, set {ENV_DATA_DIR} to a local folder holding the "
+                f"frames {FRAME_NAMES[0]} … {FRAME_NAMES[-1]} (copies of {url_base}…)."
+            ) from exc
+        except ValueError as exc:
+            if "hash" not in str(exc).lower():
+                raise SampleDataError(
+                    f"could not download {name} from {url}: {exc}. Set {ENV_DATA_DIR} to a "
+                    "local folder holding the frames instead."
+                ) from exc
+            raise SampleDataError(
+                f"{name} downloaded from {url} does not match the registry "
+                f"(expected {registry['files'][name]}); the download was discarded and "
+                f"nothing was kept in {cache}. Details: {exc} "
+                f"Try again later, check {ENV_BASE_URL}, or set {ENV_DATA_DIR} to a folder "
+                "holding the original frames."
+            ) from exc
+        except OSError as exc:
+            raise SampleDataError(
+                f"could not store {name} in the cache folder {cache}: {exc}. Set "
+                f"{ENV_CACHE_DIR} to a writable folder, or {ENV_DATA_DIR} to a folder "
+                "holding the frames."
+            ) from exc
+        paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _read_frames(paths: list[Path]) -> np.ndarray:
+    """Decode 8-bit grayscale PNG frames into a preallocated (n, 1024, 1024) uint8 array."""
+    from PIL import Image
+
+    stack = np.empty((len(paths), *FRAME_SHAPE), dtype=np.uint8)
+    for i, path in enumerate(paths):
+        with Image.open(path) as image:
+            if image.mode != "L" or image.size != FRAME_SHAPE[::-1]:
+                raise SampleDataError(
+                    f"{path} is a {image.mode} image of size {image.size}, expected an 8-bit "
+                    f"grayscale (L) image of {FRAME_SHAPE[1]}x{FRAME_SHAPE[0]}"
+                )
+            stack[i] = np.asarray(image)
+    return stack
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def load_sample(name: str) -> np.ndarray:
+    """Return one of the sample images as a numpy array.
+
+    Parameters
+    ----------
+    name : {"series", "frame", "phantom"}
+        ``"series"``: the nine real frames, ``(9, 1024, 1024)`` uint8, in order
+        ``00000011_000`` … ``00000011_008``. ``"frame"``: the tutorial's frame
+        ``00000011_001``, ``(1024, 1024)`` uint8. ``"phantom"``: the synthetic
+        chest phantom from :func:`napari_xray.phantom.make_phantom`, ``(9, 1024,
+        1024)`` uint8, made locally without network or files.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new, writable uint8 array.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not one of :data:`SAMPLE_NAMES`.
+    SampleDataError
+        The real frames could not be fetched or failed their hash check (see
+        :func:`fetch_frames`).
+    """
+    if name == "series":
+        return _read_frames(fetch_frames())
+    if name == "frame":
+        return _read_frames(fetch_frames([TUTORIAL_FRAME]))[0]
+    if name == "phantom":
+        from .phantom import make_phantom
+
+        return make_phantom()
+    raise ValueError(f"unknown sample {name!r}; valid names are: {', '.join(SAMPLE_NAMES)}")
+
+
+def _real_metadata(names: list[str]) -> dict[str, Any]:
+    registry = _registry()
+    return {
+        "file_names": list(names),
+        "sha256": [registry["files"][n] for n in names],
+        "source": registry.get("source", "NIH Clinical Center ChestX-ray8"),
+        "url": registry["base_url"],
+        "commit": registry.get("commit"),
+        "license": _LICENSE,
+        "citation": _CITATION,
+    }
+
+
+def _layer(data: np.ndarray, name: str, metadata: dict[str, Any]) -> list[tuple]:
+    return [(data, {"name": name, "metadata": metadata, "colormap": "gray"}, "image")]
+
+
+def series_sample() -> list[tuple]:
+    """napari sample "Chest X-ray series (ChestX-ray8, 9 frames)".
+
+    Returns
+    -------
+    list of LayerDataTuple
+        ``[(data, kwargs, "image")]`` with ``data`` the ``(9, 1024, 1024)`` uint8
+        stack of frames ``00000011_000`` … ``00000011_008`` and
+        ``kwargs["metadata"]`` holding ``file_names``, ``sha256``, ``source``,
+        ``url``, ``commit``, ``license`` and ``citation``.
+
+    Raises
+    ------
+    SampleDataError
+        The frames could not be fetched or failed their hash check.
+    """
+    names = _registry_names()
+    data = _read_frames(fetch_frames(names))
+    return _layer(data, "chest X-ray series", _real_metadata(names))
+
+
+def frame_sample() -> list[tuple]:
+    """napari sample "Chest X-ray (00000011_001)", the NumPy tutorial's frame.
+
+    Returns
+    -------
+    list of LayerDataTuple
+        ``[(data, kwargs, "image")]`` with ``data`` the ``(1024, 1024)`` uint8
+        frame and the same metadata keys as :func:`series_sample`.
+
+    Raises
+    ------
+    SampleDataError
+        The frame could not be fetched or failed its hash check.
+    """
+    data = _read_frames(fetch_frames([TUTORIAL_FRAME]))[0]
+    return _layer(data, Path(TUTORIAL_FRAME).stem, _real_metadata([TUTORIAL_FRAME]))
+
+
+def phantom_sample() -> list[tuple]:
+    """napari sample "Synthetic chest phantom" (no network, no files).
+
+    Returns
+    -------
+    list of LayerDataTuple
+        ``[(data, kwargs, "image")]`` with ``data`` the ``(9, 1024, 1024)``
+        uint8 stack from :func:`napari_xray.phantom.make_phantom` with its
+        defaults; ``kwargs["metadata"]["file_names"]`` is empty and ``source``
+        names the generator.
+    """
+    from .phantom import make_phantom
+
+    data = make_phantom()
+    metadata = {
+        "file_names": [],
+        "source": "napari_xray.phantom.make_phantom (synthetic)",
+        "parameters": {"n_frames": int(data.shape[0]), "shape": list(data.shape[1:])},
+        "license": "synthetic data generated by napari-xray (BSD-3-Clause)",
+    }
+    return _layer(data, "synthetic phantom", metadata)
