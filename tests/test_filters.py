@@ -329,3 +329,16 @@ def test_public_api_is_reexported():
         "image_statistics",
     ):
         assert callable(getattr(napari_xray, name))
+
+
+@pytest.mark.parametrize("dtype", ["u1", "u2", "i2", "f4", "f8", ">f8", "i4", "u4"])
+@pytest.mark.parametrize("threshold", [-5, 0, 0.5, 149.5, 150, 254.99, 255, 300, 70000])
+def test_keep_mask_equals_np_where_for_every_dtype_and_threshold(dtype, threshold):
+    rng = np.random.default_rng(6)
+    image = rng.integers(0, 256, (2, 17, 23)).astype(dtype)
+    if np.dtype(dtype).kind in "iu" and np.dtype(dtype).itemsize >= 2:
+        image = (image.astype(np.int64) * 255 - (60000 if np.dtype(dtype).kind == "i" else 0))
+        image = np.clip(image, np.iinfo(dtype).min, np.iinfo(dtype).max).astype(dtype)
+    kept = filters.threshold_mask(image, threshold, "keep")
+    assert kept.dtype == image.dtype.newbyteorder("=")
+    np.testing.assert_array_equal(kept, np.where(image > threshold, image, 0))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -114,38 +115,52 @@ def _check_threshold(value, name: str) -> float:
 # --------------------------------------------------------------------------- per frame
 
 
-def _frame_for_opencv(frame: np.ndarray) -> np.ndarray:
-    """A native-endian, C-contiguous copy or view that OpenCV can read."""
-    if frame.dtype.type in _CV_NATIVE and frame.dtype.isnative:
-        return np.ascontiguousarray(frame)
-    return np.ascontiguousarray(frame, dtype=np.float32)
-
-
 def _map_frames(
-    frame_function: Callable[[np.ndarray], np.ndarray],
+    frame_function: Callable[[np.ndarray, np.ndarray], None],
     image: np.ndarray,
     out_dtype,
 ) -> np.ndarray:
-    """Apply ``frame_function`` to each 2D frame of ``image`` into a new array.
+    """Run ``frame_function(frame, out)`` on each 2D frame of ``image``; return the outputs.
 
-    A 2D image is one frame. Frames of a stack run in a small thread pool; the
-    output is preallocated so the stack's result costs no extra copy.
+    ``frame_function`` writes its result into ``out``, a C-contiguous 2D slice
+    of one preallocated array, so a stack costs no extra copy. A 2D image is
+    one frame; the frames of a stack run in a small thread pool.
     """
-    if image.ndim == 2:
-        return np.asarray(frame_function(image), dtype=out_dtype)
     out = np.empty(image.shape, dtype=out_dtype)
-
-    def run(index: int) -> None:
-        out[index] = frame_function(image[index])
-
+    if image.ndim == 2:
+        frame_function(image, out)
+        return out
     workers = min(_MAX_THREADS, image.shape[0])
     if workers <= 1:
         for index in range(image.shape[0]):
-            run(index)
-    else:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(run, range(image.shape[0])))
+            frame_function(image[index], out[index])
+        return out
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda index: frame_function(image[index], out[index]), range(len(out))))
     return out
+
+
+class _Scratch(threading.local):
+    """Per-thread float32 work buffers, reused from frame to frame and call to call.
+
+    Fresh 4 MB arrays cost page faults on every frame; reusing a few buffers
+    per thread keeps the filters at the speed of their arithmetic.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        key = (name, shape)
+        buffer = self.buffers.get(key)
+        if buffer is None:
+            if len(self.buffers) > 16:  # a new frame size: forget the old ones
+                self.buffers.clear()
+            buffer = self.buffers[key] = np.empty(shape, dtype=np.float32)
+        return buffer
+
+
+_scratch = _Scratch()
 
 
 # --------------------------------------------------------------------------- kernels
@@ -181,57 +196,65 @@ _SOBEL_SMOOTH = np.array([1.0, 2.0, 1.0], dtype=np.float32)
 _PREWITT_SMOOTH = np.array([1.0, 1.0, 1.0], dtype=np.float32)
 
 
-def _separable(frame: np.ndarray, kernel_rows: np.ndarray, kernel_cols: np.ndarray) -> np.ndarray:
+def _separable(frame, kernel_rows, kernel_cols, out: np.ndarray) -> np.ndarray:
     """Correlate ``frame`` with ``kernel_rows`` along axis 0 and ``kernel_cols`` along axis 1.
 
-    Border rule ``cv2.BORDER_REFLECT`` is scipy.ndimage's ``mode="reflect"``.
-    Frames smaller than a kernel fall back to scipy, whose reflection repeats
-    for arbitrarily short axes.
+    Writes float32 into ``out`` and returns it. Border rule ``cv2.BORDER_REFLECT``
+    is scipy.ndimage's ``mode="reflect"``. Frames smaller than a kernel fall back
+    to scipy, whose reflection repeats for arbitrarily short axes.
     """
     height, width = frame.shape
     if len(kernel_rows) // 2 >= height or len(kernel_cols) // 2 >= width:
         data = np.asarray(frame, dtype=np.float32)
-        result = ndimage.correlate1d(data, kernel_rows, axis=0, mode="reflect")
-        return ndimage.correlate1d(result, kernel_cols, axis=1, mode="reflect")
+        rows = ndimage.correlate1d(data, kernel_rows, axis=0, mode="reflect")
+        ndimage.correlate1d(rows, kernel_cols, axis=1, mode="reflect", output=out)
+        return out
     # OpenCV's kernelX runs along columns (axis 1), kernelY along rows (axis 0).
-    return cv2.sepFilter2D(
-        _frame_for_opencv(frame),
-        cv2.CV_32F,
-        kernel_cols,
-        kernel_rows,
-        borderType=cv2.BORDER_REFLECT,
+    cv2.sepFilter2D(
+        frame, cv2.CV_32F, kernel_cols, kernel_rows, dst=out, borderType=cv2.BORDER_REFLECT
     )
+    return out
 
 
-def _gradient_pair(frame, kernel_diff, kernel_smooth):
-    """Derivatives along axis 0 and axis 1 with a separable smoothing/difference pair."""
-    along_rows = _separable(frame, kernel_diff, kernel_smooth)
-    along_cols = _separable(frame, kernel_smooth, kernel_diff)
-    return along_rows, along_cols
+def _gradient_magnitude(frame, kernel_diff, kernel_smooth, out: np.ndarray) -> np.ndarray:
+    """hypot of the derivatives along both axes (difference ⊗ smoothing kernels) into ``out``.
 
-
-def _magnitude(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """sqrt(a² + b²) in float32, overwriting ``a`` and ``b`` (fresh filter outputs).
-
-    NumPy rather than ``cv2.magnitude``: OpenCV's result differs in the last bit
-    between the main thread and worker threads, and a stack's result must equal
-    the stack of its frames' results exactly.
+    NumPy does the squares and root rather than ``cv2.magnitude``, whose last
+    bit differs between the main thread and worker threads: a stack's result
+    must equal the stack of its frames' results exactly.
     """
-    np.multiply(a, a, out=a)
-    np.multiply(b, b, out=b)
-    np.add(a, b, out=a)
-    return np.sqrt(a, out=a)
+    along_rows = _separable(frame, kernel_diff, kernel_smooth, _scratch.get("d0", frame.shape))
+    along_cols = _separable(frame, kernel_smooth, kernel_diff, _scratch.get("d1", frame.shape))
+    np.multiply(along_rows, along_rows, out=along_rows)
+    np.multiply(along_cols, along_cols, out=along_cols)
+    np.add(along_rows, along_cols, out=out)
+    return np.sqrt(out, out=out)
 
 
-def _normalize_frame(frame: np.ndarray) -> np.ndarray:
-    """255·(x − min)/(max − min) in float32; a constant frame gives zeros."""
-    frame = np.asarray(frame, dtype=np.float32)
-    low, high = cv2.minMaxLoc(frame)[:2] if frame.ndim == 2 else (frame.min(), frame.max())
-    span = float(high) - float(low)
-    if span <= 0 or not math.isfinite(span):
-        return np.zeros(frame.shape, dtype=np.float32)
-    # float64 scale keeps the formula's rounding close to the float64 reference.
-    return ((frame - np.float32(low)) * np.float32(255.0 / span)).astype(np.float32, copy=False)
+def _normalize_in_place(frame: np.ndarray) -> np.ndarray:
+    """255·(x − min)/(max − min) on a float32 frame, in place; a constant frame gives zeros."""
+    low, high = cv2.minMaxLoc(frame)[:2]
+    span = high - low
+    if not span > 0:
+        frame.fill(0)
+        return frame
+    np.subtract(frame, np.float32(low), out=frame)
+    return np.multiply(frame, np.float32(255.0 / span), out=frame)
+
+
+def _as_opencv_input(frame: np.ndarray) -> np.ndarray:
+    """``frame`` as OpenCV reads it: native-endian, C-contiguous, a depth it knows.
+
+    Frames that already are pass through without a copy; others are converted
+    into a per-thread float32 buffer.
+    """
+    if frame.dtype.type in _CV_NATIVE and frame.dtype.isnative and frame.flags.c_contiguous:
+        return frame
+    if frame.dtype.type in _CV_NATIVE and frame.dtype.isnative:
+        return np.ascontiguousarray(frame)
+    buffer = _scratch.get("input", frame.shape)
+    np.copyto(buffer, frame, casting="unsafe")
+    return buffer
 
 
 # --------------------------------------------------------------------------- filters
@@ -263,8 +286,10 @@ def laplace_of_gaussian(image, sigma: float = 1.0) -> np.ndarray:
     sigma = _check_sigma(sigma)
     g0, g2 = _gaussian_kernel(sigma, 0), _gaussian_kernel(sigma, 2)
 
-    def frame_log(frame):
-        return _separable(frame, g2, g0) + _separable(frame, g0, g2)
+    def frame_log(frame, out):
+        frame = _as_opencv_input(frame)
+        _separable(frame, g2, g0, out)
+        np.add(out, _separable(frame, g0, g2, _scratch.get("d0", frame.shape)), out=out)
 
     return _map_frames(frame_log, array, np.float32)
 
@@ -293,8 +318,8 @@ def gaussian_gradient_magnitude(image, sigma: float = 2.0) -> np.ndarray:
     sigma = _check_sigma(sigma)
     g0, g1 = _gaussian_kernel(sigma, 0), _gaussian_kernel(sigma, 1)
 
-    def frame_gradient(frame):
-        return _magnitude(*_gradient_pair(frame, g1, g0))
+    def frame_gradient(frame, out):
+        _gradient_magnitude(_as_opencv_input(frame), g1, g0, out)
 
     return _map_frames(frame_gradient, array, np.float32)
 
@@ -322,9 +347,10 @@ def sobel_magnitude(image, normalize: bool = True) -> np.ndarray:
     """
     array = _check_image(image)
 
-    def frame_sobel(frame):
-        magnitude = _magnitude(*_gradient_pair(frame, _DIFF, _SOBEL_SMOOTH))
-        return _normalize_frame(magnitude) if normalize else magnitude
+    def frame_sobel(frame, out):
+        _gradient_magnitude(_as_opencv_input(frame), _DIFF, _SOBEL_SMOOTH, out)
+        if normalize:
+            _normalize_in_place(out)
 
     return _map_frames(frame_sobel, array, np.float32)
 
@@ -369,13 +395,14 @@ def _fourier_smooth_frame(frame: np.ndarray, sigma: float) -> np.ndarray:
     frame as periodic. OpenCV's packed real DFT does the transforms (about twice
     as fast as ``scipy.fft`` here); tiny frames use ``scipy.fft`` directly.
     """
-    data = np.ascontiguousarray(frame, dtype=np.float32)
+    data = _scratch.get("input", frame.shape)
+    np.copyto(data, frame, casting="unsafe")
     if min(data.shape) < 8:
         spectrum = ndimage.fourier_gaussian(scipy.fft.rfft2(data), sigma, n=data.shape[-1])
         return np.ascontiguousarray(scipy.fft.irfft2(spectrum, s=data.shape), np.float32)
-    spectrum = cv2.dft(data)
+    spectrum = cv2.dft(data, dst=_scratch.get("spectrum", data.shape))
     cv2.multiply(spectrum, _fourier_gaussian_ccs(data.shape, sigma), dst=spectrum)
-    return cv2.idft(spectrum, flags=cv2.DFT_REAL_OUTPUT)
+    return cv2.idft(spectrum, dst=_scratch.get("smooth", data.shape), flags=cv2.DFT_REAL_OUTPUT)
 
 
 def fourier_prewitt(image, sigma: float = 1.0, normalize: bool = True) -> np.ndarray:
@@ -410,10 +437,11 @@ def fourier_prewitt(image, sigma: float = 1.0, normalize: bool = True) -> np.nda
     array = _check_image(image)
     sigma = _check_sigma(sigma)
 
-    def frame_fourier_prewitt(frame):
+    def frame_fourier_prewitt(frame, out):
         smoothed = _fourier_smooth_frame(frame, sigma)
-        magnitude = _magnitude(*_gradient_pair(smoothed, _DIFF, _PREWITT_SMOOTH))
-        return _normalize_frame(magnitude) if normalize else magnitude
+        _gradient_magnitude(smoothed, _DIFF, _PREWITT_SMOOTH, out)
+        if normalize:
+            _normalize_in_place(out)
 
     return _map_frames(frame_fourier_prewitt, array, np.float32)
 
@@ -438,7 +466,9 @@ def _suppress_and_link(d_rows: np.ndarray, d_cols: np.ndarray, low: float, high:
     ``high``. The one-pixel border is never an edge.
     """
     height, width = d_rows.shape
-    magnitude = _magnitude(d_rows.copy(), d_cols.copy())
+    magnitude = np.multiply(d_rows, d_rows, out=_scratch.get("magnitude", d_rows.shape))
+    cols_squared = np.multiply(d_cols, d_cols, out=_scratch.get("squared", d_rows.shape))
+    np.sqrt(np.add(magnitude, cols_squared, out=magnitude), out=magnitude)
     candidates = magnitude >= max(low, 1e-14)
     candidates[[0, -1], :] = False
     candidates[:, [0, -1]] = False
@@ -525,12 +555,14 @@ def canny(
         )
     g0 = _gaussian_kernel(sigma, 0)
 
-    def frame_canny(frame):
+    def frame_canny(frame, out):
         if min(frame.shape) < 3:
-            return np.zeros(frame.shape, dtype=bool)
-        smoothed = _separable(frame, g0, g0)
-        d_rows, d_cols = _gradient_pair(smoothed, _DIFF, _SOBEL_SMOOTH)
-        return _suppress_and_link(d_rows, d_cols, low, high)
+            out.fill(False)
+            return
+        smoothed = _separable(_as_opencv_input(frame), g0, g0, _scratch.get("smooth", frame.shape))
+        d_rows = _separable(smoothed, _DIFF, _SOBEL_SMOOTH, _scratch.get("d0", frame.shape))
+        d_cols = _separable(smoothed, _SOBEL_SMOOTH, _DIFF, _scratch.get("d1", frame.shape))
+        out[...] = _suppress_and_link(d_rows, d_cols, low, high)
 
     return _map_frames(frame_canny, array, bool)
 
@@ -560,9 +592,16 @@ def threshold_mask(image, threshold: float = 150, mode: str = "keep") -> np.ndar
     threshold = _check_threshold(threshold, "threshold")
     if mode not in ("keep", "binary"):
         raise ValueError(f"mode must be 'keep' or 'binary', got {mode!r}")
-    above = array > threshold
     if mode == "binary":
-        return above
+        return array > threshold
+    if array.dtype.type in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
+        # cv2.threshold(TOZERO) is np.where(x > t, x, 0) at memory speed: integer
+        # depths compare with floor(t), which is the same test for integer pixels.
+        frames = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+        flat = frames.reshape(-1, frames.shape[-1])
+        kept = cv2.threshold(flat, threshold, 0, cv2.THRESH_TOZERO)[1]
+        return kept.reshape(array.shape)
+    above = array > threshold
     return np.where(above, array, np.zeros((), dtype=array.dtype))
 
 
@@ -580,4 +619,8 @@ def normalize(image) -> np.ndarray:
         For a bad image.
     """
     array = _check_image(image)
-    return _map_frames(_normalize_frame, array, np.float32)
+    def frame_normalize(frame, out):
+        np.copyto(out, frame, casting="unsafe")
+        _normalize_in_place(out)
+
+    return _map_frames(frame_normalize, array, np.float32)

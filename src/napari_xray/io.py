@@ -264,6 +264,7 @@ def napari_get_reader(path: PathLike | Sequence[PathLike]) -> Callable | None:
         file (or an extension-less DICOM file) or a folder holding at least one
         such file; ``None`` otherwise (wrong extension, missing path, a folder
         without images, a ``.zarr`` store, an empty list) so other readers may try.
+        Never raises: problems with a claimed path are reported by the reader.
     """
     try:
         paths, _ = _as_path_list(path)
@@ -417,7 +418,7 @@ def read_xray_with_metadata(path_or_paths: PathOrPaths) -> tuple[np.ndarray, dic
                 "*.dicom); convert it or open it with another reader",
                 path,
             )
-    sources = sorted([s for group in groups for s in group], key=lambda s: natural_sort_key(s.name))
+    sources = [s for group in groups for s in group]
     stacked = given_as_list or _source_kind(inputs[0]) == "folder"
 
     _check_compatible(sources, stacked)

@@ -1,0 +1,55 @@
+"""The ``napari-xray`` command line: ``compare``, ``view``, ``batch`` and ``filter``.
+
+Each subcommand lives beside the code it drives; this module only assembles
+them. Errors the user can fix end in a one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+
+EXIT_USAGE = 2
+
+
+class CommandError(Exception):
+    """A problem with the user's input: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    from . import batch, compare, viewer_cli
+
+    parser = argparse.ArgumentParser(
+        prog="napari-xray",
+        description="Explore chest X-rays with edge filters: headless comparison, napari "
+        "viewer and Dask batch processing.",
+    )
+    parser.add_argument("--version", action="version", version=f"napari-xray {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    compare.add_parser(subparsers)
+    viewer_cli.add_parser(subparsers)
+    batch.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 on success)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print("napari-xray: interrupted", file=sys.stderr)
+        return 130
+    except (CommandError, ValueError, KeyError, OSError, RuntimeError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"napari-xray {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
