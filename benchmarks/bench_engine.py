@@ -31,8 +31,8 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from napari_xray.operations import COMPARISON, OPERATIONS
 from napari_xray.compare import run_comparison
+from napari_xray.operations import COMPARISON, OPERATIONS
 
 BENCH_KEYS = ("log", "gradient", "sobel", "prewitt", "mask")
 PANELS = tuple(p for p in COMPARISON if p.key is None or p.key in BENCH_KEYS)
@@ -122,17 +122,22 @@ def main() -> None:
     frame = stack[1]
     print(f"input: {stack.shape} {stack.dtype}, {os.cpu_count()} CPU(s)")
 
-    tutorial_s, _ = median_time(lambda: [tutorial_literal(f) for f in stack], max(2, args.repeats // 2))
+    tutorial_s, _ = median_time(
+        lambda: [tutorial_literal(f) for f in stack], max(2, args.repeats // 2)
+    )
     reference_s, _ = median_time(
         lambda: [scipy_float64_reference(f) for f in stack], max(2, args.repeats // 2)
     )
     engine(stack)  # warm caches (kernels, FFT plans, thread pool)
     engine_s, engine_best = median_time(lambda: engine(stack), args.repeats)
 
-    print("\ncomparison set on nine frames (LoG, Gaussian gradient, Sobel, Fourier-Prewitt, masks):")
+    print(
+        "\ncomparison set on nine frames (LoG, Gaussian gradient, Sobel, Fourier-Prewitt, masks):"
+    )
     print(f"  (a) tutorial's literal code      {tutorial_s * 1e3:8.1f} ms")
     print(f"  (b) scipy.ndimage float64        {reference_s * 1e3:8.1f} ms")
-    print(f"  (c) napari-xray engine           {engine_s * 1e3:8.1f} ms  (best {engine_best * 1e3:.1f})")
+    best = f"(best {engine_best * 1e3:.1f})"
+    print(f"  (c) napari-xray engine           {engine_s * 1e3:8.1f} ms  {best}")
     print(f"  a/c = {tutorial_s / engine_s:6.1f}×   (target ≥ 30)")
     print(f"  b/c = {reference_s / engine_s:6.1f}×")
 
@@ -141,23 +146,27 @@ def main() -> None:
 
     for key, operation in OPERATIONS.items():
         operation(frame)
-        seconds, _ = median_time(lambda: operation(frame), 30)
+        seconds, _ = median_time(lambda op=operation: op(frame), 30)
         target = 10.0 if key == "canny" else 5.0
         mark = "ok" if seconds * 1e3 <= target else "over"
         print(f"  {key:9s} {seconds * 1e3:7.2f} ms   (target ≤ {target:g} ms: {mark})")
     sk_seconds, _ = median_time(lambda: skimage_canny(frame, 2.0, mode="reflect"), 10)
     ours, _ = median_time(lambda: OPERATIONS["canny"](frame), 10)
-    print(f"  canny vs skimage.feature.canny: {sk_seconds * 1e3:.1f} ms / {ours * 1e3:.1f} ms "
-          f"= {sk_seconds / ours:.1f}×")
+    print(
+        f"  canny vs skimage.feature.canny: {sk_seconds * 1e3:.1f} ms / {ours * 1e3:.1f} ms "
+        f"= {sk_seconds / ours:.1f}×"
+    )
 
     peak, results = peak_memory(lambda: engine(stack))
     unique = {id(r): r for _, r in results}
     result_bytes = sum(r.nbytes for r in unique.values() if r is not stack)
     budget = stack.nbytes + result_bytes
     print("\npeak memory of (c) (tracemalloc, NumPy/OpenCV arrays):")
-    print(f"  input {stack.nbytes / 1e6:.1f} MB + results {result_bytes / 1e6:.1f} MB "
-          f"= {budget / 1e6:.1f} MB; peak allocated {peak / 1e6:.1f} MB "
-          f"= {(peak + stack.nbytes) / budget:.2f} × (input + results)  (target ≤ 1.5)")
+    print(
+        f"  input {stack.nbytes / 1e6:.1f} MB + results {result_bytes / 1e6:.1f} MB "
+        f"= {budget / 1e6:.1f} MB; peak allocated {peak / 1e6:.1f} MB "
+        f"= {(peak + stack.nbytes) / budget:.2f} × (input + results)  (target ≤ 1.5)"
+    )
 
 
 if __name__ == "__main__":

@@ -150,8 +150,18 @@ def test_console_script_runs_the_main_job(tmp_path):
         Image.fromarray(frame).save(tmp_path / f"f{index}.png")
     out = tmp_path / "out"
     result = subprocess.run(
-        [executable, "compare", str(tmp_path / "f0.png"), str(tmp_path / "f1.png"), "--out", str(out)],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "MPLBACKEND": "Agg"},
+        [
+            executable,
+            "compare",
+            str(tmp_path / "f0.png"),
+            str(tmp_path / "f1.png"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MPLBACKEND": "Agg"},
     )
     assert result.returncode == 0, result.stderr
     assert (out / "comparison.png").stat().st_size > 0

@@ -75,12 +75,14 @@ FLOAT_FILTERS = [
 FILTER_IDS = [f"{key}-{params}" for key, _, _, params in FLOAT_FILTERS]
 
 
-# --------------------------------------------------------------------------- exactness on real frames
+# --------------------------------------------------------------------------- exactness, real frames
 
 
 @pytest.mark.realdata
 @pytest.mark.parametrize(("key", "function", "reference", "params"), FLOAT_FILTERS, ids=FILTER_IDS)
-def test_filters_match_scipy_float64_on_each_real_frame(xray_stack, key, function, reference, params):
+def test_filters_match_scipy_float64_on_each_real_frame(
+    xray_stack, key, function, reference, params
+):
     result = function(xray_stack, **params)
     assert result.shape == xray_stack.shape
     for index, frame in enumerate(xray_stack):
@@ -304,7 +306,9 @@ def test_unfilterable_images_are_clear_errors(image, message):
 def test_tiny_images_match_scipy(shape):
     image = np.arange(np.prod(shape), dtype=np.float32).reshape(shape) * 3 % 11
     assert_close_to_reference(filters.laplace_of_gaussian(image, 2.0), ref_log(image, 2.0))
-    assert_close_to_reference(filters.gaussian_gradient_magnitude(image, 2.0), ref_gradient(image, 2.0))
+    assert_close_to_reference(
+        filters.gaussian_gradient_magnitude(image, 2.0), ref_gradient(image, 2.0)
+    )
     assert_close_to_reference(filters.sobel_magnitude(image, False), ref_sobel(image, False))
     assert_close_to_reference(
         filters.fourier_prewitt(image, 1.0, False), ref_fourier_prewitt(image, 1.0, False)
@@ -337,7 +341,7 @@ def test_keep_mask_equals_np_where_for_every_dtype_and_threshold(dtype, threshol
     rng = np.random.default_rng(6)
     image = rng.integers(0, 256, (2, 17, 23)).astype(dtype)
     if np.dtype(dtype).kind in "iu" and np.dtype(dtype).itemsize >= 2:
-        image = (image.astype(np.int64) * 255 - (60000 if np.dtype(dtype).kind == "i" else 0))
+        image = image.astype(np.int64) * 255 - (60000 if np.dtype(dtype).kind == "i" else 0)
         image = np.clip(image, np.iinfo(dtype).min, np.iinfo(dtype).max).astype(dtype)
     kept = filters.threshold_mask(image, threshold, "keep")
     assert kept.dtype == image.dtype.newbyteorder("=")

@@ -158,7 +158,7 @@ def _save_comparison_figure(results, frame_index: int, title: str, path: Path) -
     figure, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4.2 * rows), dpi=100)
     for axis in np.ravel(axes):
         axis.axis("off")
-    for axis, (panel, result) in zip(np.ravel(axes), results):
+    for axis, (panel, result) in zip(np.ravel(axes), results, strict=False):
         axis.imshow(result[frame_index], cmap=panel.colormap, interpolation="nearest")
         axis.set_title(panel.title, fontsize=11)
     figure.suptitle(title, fontsize=13)
@@ -194,7 +194,7 @@ def _save_gif(stack: np.ndarray, duration: float, path: Path) -> None:
 
 def _statistics_rows(comparison: ComparisonInput) -> list[dict]:
     rows = []
-    for name, frame in zip(comparison.frame_names, comparison.stack):
+    for name, frame in zip(comparison.frame_names, comparison.stack, strict=True):
         rows.append({"frame": name, **image_statistics(frame)})
     rows.append({"frame": "all", **image_statistics(comparison.stack)})
     for row in rows:
@@ -251,8 +251,7 @@ def write_comparison(
     count = stack.shape[0]
     if not -count <= frame_index < count:
         raise ValueError(
-            f"--frame {frame_index} is out of range; the input has {count} frame(s) "
-            f"(0…{count - 1})"
+            f"--frame {frame_index} is out of range; the input has {count} frame(s) (0…{count - 1})"
         )
     frame_index %= count
     if not gif_duration > 0:
@@ -281,12 +280,16 @@ def write_comparison(
                 (float(p.params["threshold"]) for p in COMPARISON if p.key == "mask"), 150.0
             )
             _save_histogram(
-                stack, threshold, f"Pixel intensities — {comparison.source}",
+                stack,
+                threshold,
+                f"Pixel intensities — {comparison.source}",
                 staging / "histogram.png",
             )
             bar.update(1)
             _save_statistics(
-                _statistics_rows(comparison), staging / "statistics.csv", staging / "statistics.json"
+                _statistics_rows(comparison),
+                staging / "statistics.csv",
+                staging / "statistics.json",
             )
             bar.update(2)
             out_dir.mkdir(exist_ok=True)
@@ -312,7 +315,9 @@ def add_parser(subparsers) -> None:
         description=__doc__.split("\n\n")[1],
     )
     parser.add_argument(
-        "inputs", nargs="*", metavar="INPUT",
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
         help="PNG/DICOM files or folders (default: the ChestX-ray8 series)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -320,7 +325,10 @@ def add_parser(subparsers) -> None:
         "--frame", type=int, default=0, help="frame shown in the figure (default: 0)"
     )
     parser.add_argument(
-        "--gif-duration", type=float, default=0.5, metavar="SECONDS",
+        "--gif-duration",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
         help="seconds per frame in the GIF (default: 0.5)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")

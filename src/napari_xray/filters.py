@@ -58,12 +58,8 @@ _MAX_THREADS = max(1, min(os.cpu_count() or 1, 8))
 def _check_image(image, name: str = "image") -> np.ndarray:
     """Return ``image`` as an ndarray of 2 or 3 dims with a filterable dtype, or raise."""
     array = np.asarray(image)
-    if array.dtype == object or not (
-        np.issubdtype(array.dtype, np.number) or array.dtype == bool
-    ):
-        raise ValueError(
-            f"{name} has dtype {array.dtype}; pass a numeric (integer or float) image"
-        )
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"{name} has dtype {array.dtype}; pass a numeric (integer or float) image")
     if np.issubdtype(array.dtype, np.complexfloating):
         raise ValueError(f"{name} is complex; pass a real image (e.g. np.abs(image))")
     if array.ndim == 3 and array.shape[-1] in (3, 4) and array.shape[-2] > 4:
@@ -454,7 +450,7 @@ def fourier_prewitt(image, sigma: float = 1.0, normalize: bool = True) -> np.nda
 
 def _dtype_max(dtype: np.dtype) -> float:
     """The intensity that skimage maps to 1.0: the integer type's max, or 1.0 for floats."""
-    if dtype == bool:
+    if dtype.kind == "b":
         return 1.0
     if np.issubdtype(dtype, np.integer):
         return float(np.iinfo(dtype).max)
@@ -546,7 +542,11 @@ def canny(
     array = _check_image(image)
     sigma = _check_sigma(sigma)
     dtype_max = _dtype_max(array.dtype)
-    low = 0.1 * dtype_max if low_threshold is None else _check_threshold(low_threshold, "low_threshold")
+    low = (
+        0.1 * dtype_max
+        if low_threshold is None
+        else _check_threshold(low_threshold, "low_threshold")
+    )
     high = (
         0.2 * dtype_max
         if high_threshold is None
@@ -625,6 +625,7 @@ def normalize(image) -> np.ndarray:
         For a bad image.
     """
     array = _check_image(image)
+
     def frame_normalize(frame, out):
         np.copyto(out, frame, casting="unsafe")
         _normalize_in_place(out)

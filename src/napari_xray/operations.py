@@ -119,7 +119,10 @@ class Operation:
         raise KeyError(f"{self.key} has no parameter {name!r}; its parameters are: {valid}")
 
     def resolve(self, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Defaults overridden by ``params``, each checked and converted; raises ValueError/KeyError."""
+        """Defaults overridden by ``params``, each checked and converted.
+
+        Raises ``KeyError`` for an unknown parameter, ``ValueError`` for a bad value.
+        """
         values = self.defaults()
         for name, value in (params or {}).items():
             values[name] = self.parameter(name).coerce(value)
@@ -175,9 +178,7 @@ OPERATIONS: dict[str, Operation] = {
             key="sobel",
             title="Sobel magnitude",
             function=filters.sobel_magnitude,
-            parameters=(
-                Parameter("normalize", bool, True, "Normalize to 0–255"),
-            ),
+            parameters=(Parameter("normalize", bool, True, "Normalize to 0–255"),),
             colormaps=("gray", "CMRmap", "hot"),
             description="hypot of the Sobel derivatives along both image axes.",
         ),
@@ -200,12 +201,26 @@ OPERATIONS: dict[str, Operation] = {
             parameters=(
                 Parameter("sigma", float, 2.0, "σ", 0.1, filters.MAX_SIGMA, 0.1, help=_SIGMA_HELP),
                 Parameter(
-                    "low_threshold", float, None, "Low threshold", 0.0, None, 1.0,
-                    optional=True, help="gradient magnitude; default 10% of the dtype's max",
+                    "low_threshold",
+                    float,
+                    None,
+                    "Low threshold",
+                    0.0,
+                    None,
+                    1.0,
+                    optional=True,
+                    help="gradient magnitude; default 10% of the dtype's max",
                 ),
                 Parameter(
-                    "high_threshold", float, None, "High threshold", 0.0, None, 1.0,
-                    optional=True, help="gradient magnitude; default 20% of the dtype's max",
+                    "high_threshold",
+                    float,
+                    None,
+                    "High threshold",
+                    0.0,
+                    None,
+                    1.0,
+                    optional=True,
+                    help="gradient magnitude; default 20% of the dtype's max",
                 ),
             ),
             colormaps=("gray",),

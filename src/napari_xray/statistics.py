@@ -32,9 +32,7 @@ def image_statistics(image) -> dict:
     array = np.asarray(image)
     if array.size == 0:
         raise ValueError("image is empty; pass an array with at least one pixel")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(
-        array
-    ):
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
         raise ValueError(f"image has dtype {array.dtype}; pass a real-valued image")
     if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
         raise ValueError("image contains NaN or infinite values; replace them first")

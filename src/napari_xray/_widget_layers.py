@@ -1,0 +1,328 @@
+"""Layer plumbing shared by the napari-xray widgets: which layers can be filtered,
+which frame is on screen, and how an engine result becomes a napari layer.
+
+Nothing here computes pixels; results come from :mod:`napari_xray.operations`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+    from napari.layers import Layer
+
+    from .operations import Operation
+
+__all__ = [
+    "METADATA_KEY",
+    "data_range",
+    "displayed_frame",
+    "displayed_plane",
+    "image_layer_choices",
+    "input_problem",
+    "layer_alive",
+    "layer_kind",
+    "napari_colormap",
+    "output_kwargs",
+    "output_metadata",
+    "output_name",
+    "spatial_kwargs",
+]
+
+#: Key of the napari-xray entry in an output layer's ``metadata``.
+METADATA_KEY = "napari_xray"
+
+_OPEN_HINT = "open one (File ▸ Open Sample ▸ napari-xray ▸ Chest X-ray series)"
+
+
+def input_problem(layer: Layer | None) -> str | None:
+    """Why ``layer`` cannot be filtered, as a sentence saying what to do instead.
+
+    Returns
+    -------
+    str or None
+        ``None`` when ``layer`` is a grayscale, single-resolution Image layer
+        holding one 2D frame ``(H, W)`` or a stack of frames ``(N, H, W)`` of
+        real numbers; otherwise the reason (no layer, a Labels/Points/Shapes
+        layer, an RGB image, a multiscale image, the wrong number of dimensions
+        or a non-numeric dtype).
+    """
+    from napari.layers import Image
+
+    if layer is None:
+        return f"No image layer to filter: {_OPEN_HINT} and choose it above."
+    if not isinstance(layer, Image):
+        return (
+            f"'{layer.name}' is a {type(layer).__name__} layer; the X-ray filters work on "
+            "grayscale Image layers. Choose an image layer above."
+        )
+    if layer.rgb:
+        return (
+            f"'{layer.name}' is an RGB(A) image; the X-ray filters need a grayscale image. "
+            "Split it first (right-click the layer ▸ Split RGB) and choose one channel."
+        )
+    if layer.multiscale:
+        return f"'{layer.name}' is a multiscale image; choose a single-resolution image layer."
+    if layer.ndim not in (2, 3):
+        return (
+            f"'{layer.name}' has {layer.ndim} dimensions; choose a 2D image (H, W) or a "
+            "stack of 2D frames (N, H, W)."
+        )
+    dtype = np.dtype(layer.data.dtype)
+    if dtype.kind not in "biuf":
+        return f"'{layer.name}' has dtype {dtype}; choose an image of integer or float pixels."
+    return None
+
+
+def image_layer_choices(viewer: napari.Viewer, exclude=None) -> list[tuple[str, Layer]]:
+    """``(name, layer)`` of every Image layer in ``viewer`` for a layer picker.
+
+    RGB and other unsuitable images are listed too (choosing one makes the widget
+    say why it cannot filter it); ``exclude(layer) -> bool`` hides layers such as
+    a widget's own outputs.
+    """
+    from napari.layers import Image
+
+    if viewer is None:
+        return []
+    return [
+        (layer.name, layer)
+        for layer in viewer.layers
+        if isinstance(layer, Image) and not (exclude is not None and exclude(layer))
+    ]
+
+
+def layer_alive(viewer: napari.Viewer, layer: Layer | None) -> bool:
+    """True when ``layer`` is (this very object) still in ``viewer.layers``."""
+    if layer is None or viewer is None:
+        return False
+    try:
+        return any(candidate is layer for candidate in viewer.layers)
+    except RuntimeError:  # the viewer's Qt side is gone
+        return False
+
+
+def displayed_plane(viewer: napari.Viewer, layer: Layer) -> tuple[int, ...]:
+    """Indices along the leading (non-image) axes of ``layer`` of the plane on screen.
+
+    Follows the viewer's dims point through the layer's own transform
+    (scale/translate), rounding as napari's slicer does, clipped to the data.
+
+    Returns
+    -------
+    tuple of int
+        Empty for a 2D layer; ``(frame,)`` for a stack ``(N, H, W)``.
+    """
+    leading = layer.ndim - 2
+    if leading <= 0:
+        return ()
+    shape = layer.data.shape
+    coords = layer.world_to_data(viewer.dims.point)
+    indices = []
+    for axis in range(leading):
+        value = float(coords[axis])
+        index = 0 if not math.isfinite(value) else int(np.round(value))
+        indices.append(int(np.clip(index, 0, shape[axis] - 1)))
+    return tuple(indices)
+
+
+def displayed_frame(viewer: napari.Viewer, layer: Layer) -> int | None:
+    """The index of the frame on screen for a stack layer ``(N, H, W)``; ``None`` for 2D."""
+    plane = displayed_plane(viewer, layer)
+    return plane[0] if len(plane) == 1 else None
+
+
+def data_range(layer: Layer) -> tuple[float, float]:
+    """The value range of an image layer's data, for ranging intensity sliders.
+
+    Uses napari's ``contrast_limits_range`` (computed once by napari) when the
+    layer has one, else the data's min/max. A flat range is widened by one.
+    """
+    low, high = None, None
+    limits = getattr(layer, "contrast_limits_range", None)
+    if limits is not None and len(limits) == 2:
+        low, high = float(limits[0]), float(limits[1])
+    if low is None or not (math.isfinite(low) and math.isfinite(high)):
+        data = np.asarray(layer.data)
+        low, high = float(data.min()), float(data.max())
+    if high <= low:
+        high = low + 1.0
+    return low, high
+
+
+def layer_kind(result: np.ndarray) -> tuple[str, np.dtype]:
+    """How an engine result is shown: ``("labels", uint8)`` for bool, else ``("image", dtype)``."""
+    if result.dtype == bool:
+        return "labels", np.dtype(np.uint8)
+    return "image", result.dtype
+
+
+def napari_colormap(name: str):
+    """napari colormap for a matplotlib/napari colormap name (e.g. ``"nipy_spectral"``).
+
+    napari knows most matplotlib names; any other matplotlib colormap is sampled
+    at 256 points into a napari ``Colormap``.
+
+    Raises
+    ------
+    KeyError
+        Neither napari nor matplotlib knows ``name``.
+    """
+    from napari.utils.colormaps import AVAILABLE_COLORMAPS, Colormap, ensure_colormap
+
+    if name in AVAILABLE_COLORMAPS:
+        return ensure_colormap(name)
+    import matplotlib
+
+    try:
+        source = matplotlib.colormaps[name]
+    except KeyError:
+        raise KeyError(f"unknown colormap {name!r}") from None
+    colors = source(np.linspace(0.0, 1.0, 256))
+    return ensure_colormap(Colormap(colors, name=name, interpolation="linear"))
+
+
+def labels_colormap(name: str):
+    """A labels colormap drawing label 1 in the top colour of ``name`` (white for gray).
+
+    Binary results (Canny edges, binary masks) then look like the tutorial's
+    gray figures: the mask in the colormap's brightest colour, the rest transparent.
+    """
+    from napari.utils.colormaps import DirectLabelColormap
+
+    top = napari_colormap(name).map(np.array([1.0]))[0]
+    return DirectLabelColormap(color_dict={None: (0.0, 0.0, 0.0, 0.0), 1: top})
+
+
+def spatial_kwargs(layer: Layer) -> dict[str, Any]:
+    """Layer keyword arguments that place an output exactly over ``layer``.
+
+    scale, translate, rotate, shear, affine, and (napari ≥ 0.6) units and axis labels.
+    """
+    kwargs: dict[str, Any] = {
+        "scale": tuple(float(v) for v in layer.scale),
+        "translate": tuple(float(v) for v in layer.translate),
+        "rotate": np.asarray(layer.rotate),
+        "shear": np.asarray(layer.shear),
+        "affine": np.asarray(layer.affine.affine_matrix),
+    }
+    for name in ("units", "axis_labels"):
+        value = getattr(layer, name, None)
+        if value is not None:
+            kwargs[name] = tuple(value) if name == "axis_labels" else value
+    return kwargs
+
+
+def output_name(input_layer: Layer, operation: Operation, params: Mapping[str, Any]) -> str:
+    """An output layer's name: the input's name, the operation and its parameters."""
+    return f"{input_layer.name} {operation.describe(params)}"
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly copy of a parameter value."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def output_metadata(
+    operation: Operation,
+    params: Mapping[str, Any],
+    input_layer: Layer,
+    *,
+    complete: bool,
+) -> dict[str, Any]:
+    """The ``napari_xray`` metadata entry of an output layer.
+
+    Returns
+    -------
+    dict
+        ``operation`` (key), ``title``, ``parameters`` (all, resolved), ``input_layer``
+        (name), ``version`` (napari-xray's) and ``complete`` (False while frames other
+        than the one on screen are still being computed).
+    """
+    from . import __version__
+
+    return {
+        "operation": operation.key,
+        "title": operation.title,
+        "parameters": {name: _plain(value) for name, value in operation.resolve(params).items()},
+        "input_layer": input_layer.name,
+        "version": __version__,
+        "complete": bool(complete),
+    }
+
+
+def output_kwargs(
+    kind: str,
+    input_layer: Layer,
+    *,
+    name: str,
+    colormap: str,
+    metadata: dict[str, Any],
+    contrast_limits: tuple[float, float] | None,
+) -> dict[str, Any]:
+    """Keyword arguments for a new output layer of ``kind`` ("image" or "labels")."""
+    kwargs = spatial_kwargs(input_layer)
+    kwargs.update(name=name, metadata={METADATA_KEY: metadata})
+    if kind == "labels":
+        kwargs["colormap"] = labels_colormap(colormap)
+        kwargs["opacity"] = 1.0  # label 0 is transparent; the mask itself as in the tutorial
+    else:
+        kwargs["colormap"] = napari_colormap(colormap)
+        if contrast_limits is not None:
+            kwargs["contrast_limits"] = contrast_limits
+    return kwargs
+
+
+#: Percentiles of a float result mapped to the ends of the colormap: edge maps have
+#: a few extreme pixels (burnt-in markers, the border) that would otherwise squash
+#: everything else into one gray. The contrast slider still spans min..max.
+DISPLAY_PERCENTILES = (0.5, 99.5)
+_SAMPLE_PIXELS = 1 << 16
+
+
+def _subsample(result: np.ndarray) -> np.ndarray:
+    """An evenly strided sample of about ``_SAMPLE_PIXELS`` pixels of ``result``."""
+    height, width = result.shape[-2:]
+    frames = result.size // max(1, height * width)
+    stride = max(1, int(math.sqrt(frames * height * width / _SAMPLE_PIXELS)))
+    return result[..., ::stride, ::stride]
+
+
+def display_limits(
+    result: np.ndarray, low: float, high: float
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Contrast limits, and the contrast slider's range, for an image result.
+
+    Parameters
+    ----------
+    result : numpy.ndarray
+        A frame or stack the engine returned.
+    low, high : float
+        Its exact minimum and maximum (already known to the caller).
+
+    Returns
+    -------
+    limits : (float, float)
+        Float results: the :data:`DISPLAY_PERCENTILES` of an evenly strided sample
+        (about 65k pixels, ~1 ms); integer results, or a sample without spread:
+        ``(low, high)``.
+    span : (float, float)
+        ``(low, high)``; a flat result gets a unit span.
+    """
+    low, high = float(low), float(high)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        low, high = 0.0, 1.0
+    span = (low, high) if high > low else (low, low + 1.0)
+    if result.dtype.kind != "f" or not high > low:
+        return span, span
+    lower, upper = np.percentile(_subsample(result), DISPLAY_PERCENTILES)
+    if not upper > lower:
+        return span, span
+    return (float(lower), float(upper)), span

@@ -1,0 +1,296 @@
+"""Statistics dock: the selected layer's figures for the frame on screen and the whole
+stack, and a 256-bin histogram of the frame with the mask threshold drawn on it.
+
+Figures come from :func:`napari_xray.statistics.image_statistics` and
+:func:`~napari_xray.statistics.intensity_histogram`. The frame's figures follow
+the frame slider; the stack's are computed once per layer data (in a worker when
+the stack is large) and cached. The threshold line follows the mask widget
+(through the viewer's hub) or :meth:`StatisticsWidget.set_threshold`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QSizePolicy,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ._widget_hub import MASK_THRESHOLD, viewer_hub
+from ._widget_layers import METADATA_KEY, displayed_plane, layer_alive
+from .statistics import image_statistics, intensity_histogram
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+    from napari.layers import Layer
+
+__all__ = ["StatisticsWidget"]
+
+ROWS = ("dtype", "min", "max", "mean", "median", "std")
+#: Stacks with more pixels than this get their statistics in a worker thread.
+_SYNC_PIXELS = 2_000_000
+_DEBOUNCE_MS = 40
+
+
+def _default_threshold() -> float:
+    from .operations import OPERATIONS
+
+    mask = OPERATIONS.get("mask")
+    return float(mask.defaults().get("threshold", 150.0)) if mask is not None else 150.0
+
+
+def _format(name: str, value: Any) -> str:
+    if value is None:
+        return "…"
+    if name == "dtype":
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value)}"
+    return f"{float(value):.6g}"
+
+
+def _stack_key(layer) -> tuple:
+    """Identifies a layer's data as it is now (napari-xray outputs also by their parameters)."""
+    entry = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
+    return (id(layer.data), np.shape(layer.data), repr(entry))
+
+
+def _stack_statistics(data) -> dict:
+    """Worker body: statistics of a whole stack."""
+    return image_statistics(np.asarray(data))
+
+
+class StatisticsWidget(QWidget):
+    """Frame and stack statistics of the selected layer, with a histogram.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+
+    Attributes
+    ----------
+    frame_statistics, stack_statistics : dict or None
+        The figures on display (``stack_statistics`` is ``None`` while computing).
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.viewer = napari_viewer
+        self.frame_statistics: dict | None = None
+        self.stack_statistics: dict | None = None
+        self._layer_ref = None
+        self._cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._worker = None
+        hub = viewer_hub(napari_viewer)
+        self._threshold = hub.thresholds.get(MASK_THRESHOLD, _default_threshold())
+
+        self._title = QLabel("Select an image layer.")
+        self._title.setWordWrap(True)
+        self._table = QTableWidget(len(ROWS), 2)
+        self._table.setHorizontalHeaderLabels(["Frame", "Stack"])
+        self._table.setVerticalHeaderLabels(list(ROWS))
+        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        self._table.setEditTriggers(QTableWidget.NoEditTriggers)
+        self._table.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self._table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        rows = self._table.verticalHeader()
+        rows.setSectionResizeMode(QHeaderView.Fixed)
+        rows.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        height = (
+            self._table.horizontalHeader().sizeHint().height()
+            + len(ROWS) * rows.defaultSectionSize()
+            + 2 * self._table.frameWidth()
+            + 2
+        )
+        self._table.setFixedHeight(height)
+        self._figure = Figure(figsize=(4, 2.6), tight_layout=True)
+        self._axes = self._figure.add_subplot(1, 1, 1)
+        self._canvas = FigureCanvasQTAgg(self._figure)
+        self._canvas.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
+        self._canvas.setMinimumHeight(180)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._title)
+        layout.addWidget(self._table)
+        layout.addWidget(self._canvas)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(_DEBOUNCE_MS)
+        self._timer.timeout.connect(self.refresh)
+
+        napari_viewer.layers.selection.events.active.connect(self._on_active)
+        napari_viewer.dims.events.current_step.connect(self._schedule)
+        hub.threshold_changed.connect(self._on_threshold_published)
+        hub.outputs_completed.connect(self._on_outputs_completed)
+        self._on_active()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def layer(self) -> Layer | None:
+        """The layer whose figures are shown (the viewer's selected layer)."""
+        layer = self._layer_ref() if self._layer_ref is not None else None
+        return layer if layer_alive(self.viewer, layer) else None
+
+    @property
+    def threshold(self) -> float:
+        """The mask threshold drawn on the histogram."""
+        return self._threshold
+
+    def set_threshold(self, value: float) -> None:
+        """Draw the mask threshold at ``value`` on the histogram."""
+        self._threshold = float(value)
+        self._draw_histogram()
+
+    def refresh(self) -> None:
+        """Recompute the frame's figures and histogram; fetch the stack's (cached)."""
+        if not self._alive():
+            return
+        from napari.layers import Image, Labels
+
+        layer = self.layer
+        if not isinstance(layer, (Image, Labels)):
+            self.frame_statistics = self.stack_statistics = None
+            self._title.setText(
+                "Select an image or labels layer to see its statistics."
+                if layer is None
+                else f"'{layer.name}' is a {type(layer).__name__} layer; select an image "
+                "or labels layer."
+            )
+            self._fill()
+            self._draw_histogram(None)
+            return
+        if getattr(layer, "multiscale", False):
+            self._title.setText(f"'{layer.name}' is multiscale; statistics need one resolution.")
+            return
+        plane = displayed_plane(self.viewer, layer)
+        frame = np.asarray(layer.data[plane] if plane else layer.data)
+        self.frame_statistics = image_statistics(frame)
+        where = ", ".join(str(i + 1) for i in plane)
+        total = " × ".join(str(n) for n in layer.data.shape[: len(plane)])
+        self._title.setText(
+            f"<b>{layer.name}</b>" + (f" — frame {where} of {total}" if plane else "")
+        )
+        self.stack_statistics = self._stack_for(layer)
+        self._fill()
+        self._draw_histogram(frame)
+
+    # ------------------------------------------------------------------ internals
+
+    def _alive(self) -> bool:
+        try:
+            self.objectName()
+        except RuntimeError:
+            return False
+        return True
+
+    def _schedule(self, event=None) -> None:
+        if self._alive():
+            self._timer.start()
+
+    def _on_active(self, event=None) -> None:
+        if not self._alive():
+            return
+        previous = self._layer_ref() if self._layer_ref is not None else None
+        if previous is not None:
+            for emitter in (previous.events.set_data, previous.events.data):
+                try:
+                    emitter.disconnect(self._schedule)
+                except (RuntimeError, ValueError, TypeError):  # pragma: no cover
+                    pass
+        layer = self.viewer.layers.selection.active
+        self._layer_ref = weakref.ref(layer) if layer is not None else None
+        if layer is not None:
+            layer.events.set_data.connect(self._schedule)
+            layer.events.data.connect(self._schedule)
+        self.refresh()
+
+    def _on_threshold_published(self, name: str, value: float) -> None:
+        if name == MASK_THRESHOLD and self._alive():
+            self.set_threshold(value)
+
+    def _on_outputs_completed(self, layers) -> None:
+        layer = self.layer
+        if layer is not None and any(layer is done for done in layers) and self._alive():
+            self._schedule()
+
+    def _stack_for(self, layer) -> dict | None:
+        entry = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
+        if isinstance(entry, dict) and entry.get("complete") is False:
+            return None  # frames still being computed; figures follow on completion
+        key = _stack_key(layer)
+        cached = self._cache.get(layer)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        data = layer.data
+        if int(np.prod(data.shape)) <= _SYNC_PIXELS:
+            stats = image_statistics(np.asarray(data))
+            self._cache[layer] = (key, stats)
+            return stats
+        self._start_worker(layer, key)
+        return None
+
+    def _start_worker(self, layer, key) -> None:
+        from napari.qt.threading import create_worker
+
+        from ._widget_threads import start_worker
+
+        if self._worker is not None:
+            self._worker.quit()
+        layer_ref = weakref.ref(layer)
+        worker = create_worker(_stack_statistics, layer.data, _start_thread=False)
+        self_ref = weakref.ref(self)
+
+        def _store(stats, layer_ref=layer_ref, key=key) -> None:
+            owner, target = self_ref(), layer_ref()
+            if owner is None or target is None or not owner._alive():
+                return
+            if _stack_key(target) != key:
+                return  # the data changed meanwhile; a new request is on its way
+            owner._cache[target] = (key, stats)
+            if owner.layer is target:
+                owner.stack_statistics = stats
+                owner._fill()
+
+        worker.returned.connect(_store)
+        self._worker = worker
+        start_worker(worker)
+
+    def _fill(self) -> None:
+        for column, stats in enumerate((self.frame_statistics, self.stack_statistics)):
+            for row, name in enumerate(ROWS):
+                text = "" if self.frame_statistics is None else _format(
+                    name, None if stats is None else stats.get(name)
+                )
+                self._table.setItem(row, column, QTableWidgetItem(text))
+
+    def _draw_histogram(self, frame=...) -> None:
+        axes = self._axes
+        if frame is ...:  # only the threshold moved: redraw the line
+            for line in list(axes.lines):
+                line.remove()
+        else:
+            axes.clear()
+            if frame is not None and frame.size:
+                counts, edges = intensity_histogram(frame, bins=256)
+                axes.stairs(counts, edges, fill=True, color="0.35")
+                axes.set_xlabel("intensity")
+                axes.set_ylabel("pixels")
+                axes.set_title("frame histogram (256 bins)", fontsize=9)
+        axes.axvline(self._threshold, color="tab:red", linewidth=1.2,
+                     label=f"mask threshold {self._threshold:g}")
+        if axes.has_data():
+            axes.legend(loc="upper left", fontsize=8, frameon=False)
+        self._canvas.draw_idle()
