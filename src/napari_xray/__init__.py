@@ -41,6 +41,7 @@ _PUBLIC = {
     # napari scripting (imports napari only when used)
     "compare_all": "widgets",
     "add_filter": "widgets",
+    "restore_view": "widgets",
 }
 
 __all__ = ["__version__", *_PUBLIC]
