@@ -1217,7 +1217,8 @@ def dask_client(
             dashboard_address=None,
             # the scheduler's small HTTP endpoint: any free port on 127.0.0.1, never :8787
             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
+            # task errors reach the client as exceptions; worker shutdown chatter is noise
+            silence_logs=logging.CRITICAL,
         ) as cluster,
         Client(cluster, set_as_default=False) as client,
     ):

@@ -1,7 +1,8 @@
 """The ``napari-xray`` command line: ``compare``, ``view``, ``batch`` and ``filter``.
 
 Each subcommand lives beside the code it drives; this module only assembles
-them. Errors the user can fix end in a one-line message and exit status 2.
+them. Errors the user can fix (ValueError and its kin, raised with a message
+that says what to do) end in a one-line message and exit status 2.
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ from collections.abc import Sequence
 from . import __version__
 
 EXIT_USAGE = 2
-
-
-class CommandError(Exception):
-    """A problem with the user's input: printed as one line, exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("napari-xray: interrupted", file=sys.stderr)
         return 130
-    except (CommandError, ValueError, KeyError, OSError, RuntimeError) as error:
+    except (ValueError, KeyError, OSError, RuntimeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"napari-xray {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USAGE

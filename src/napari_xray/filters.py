@@ -131,9 +131,19 @@ def _map_frames(
         for index in range(image.shape[0]):
             frame_function(image[index], out[index])
         return out
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda index: frame_function(image[index], out[index]), range(len(out))))
+    list(_frame_pool().map(lambda index: frame_function(image[index], out[index]), range(len(out))))
     return out
+
+
+@lru_cache(maxsize=1)
+def _frame_pool() -> ThreadPoolExecutor:
+    """The threads that filter the frames of a stack, created once per process.
+
+    Long-lived threads keep their scratch buffers (see :class:`_Scratch`) from
+    call to call; a pool per call would page-fault fresh buffers every time.
+    Frame functions never submit to this pool themselves, so it cannot deadlock.
+    """
+    return ThreadPoolExecutor(max_workers=_MAX_THREADS, thread_name_prefix="napari-xray-frames")
 
 
 class _Scratch(threading.local):

@@ -272,11 +272,15 @@ def napari_get_reader(path: PathLike | Sequence[PathLike]) -> Callable | None:
         return None
     if not paths:
         return None
+    if len(paths) == 1:
+        from . import store  # napari-xray batch results: STORE.zarr or STORE.zarr/<filter>
+
+        if store.is_xray_store(paths[0]):
+            return store.open_store_layers
     for p in paths:
         kind = _source_kind(p)
         if kind == "zarr":
-            # Route ``*.zarr`` stores to the lazy Zarr reader here once it exists.
-            return None
+            return None  # a Zarr store that napari-xray did not write
         if kind is None or (kind == "folder" and not _folder_claimable(p)):
             return None
     return read_xray_layers
@@ -404,9 +408,10 @@ def read_xray_with_metadata(path_or_paths: PathOrPaths) -> tuple[np.ndarray, dic
             sources = [_probe(f, _file_kind(f)) for f in files]
             groups.append(_sort_folder(sources))
         elif kind == "zarr":
-            # Route ``*.zarr`` stores to the lazy Zarr reader here once it exists.
             raise XrayReadError(
-                f"{path} is a Zarr store; reading Zarr stores is not supported yet", path
+                f"{path} is a Zarr store, not an image file; open napari-xray batch "
+                "results with napari_xray.store.open_store_layers (or in napari)",
+                path,
             )
         elif kind in ("png", "dicom"):
             groups.append([_probe(path, kind)])

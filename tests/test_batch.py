@@ -1,0 +1,549 @@
+"""The batch's pure parts and the lazy store reader, without a Dask cluster.
+
+Expected results are computed here from frames read independently with Pillow
+(``convert("L")`` for colour PNGs) and the engine's ``OPERATIONS[key](frame)``;
+nothing is compared with the batch's own earlier output. The cluster runs (2
+worker processes, a real ``dask scheduler``/``dask worker``, kill and resume) are
+in ``test_batch_cluster.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from PIL import Image
+
+from napari_xray import batch, store
+from napari_xray.batch import (
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_TODO,
+    BatchError,
+    build_graph,
+    discover_inputs,
+    open_or_create_store,
+    parse_filters,
+    parse_params,
+    process_frames,
+)
+from napari_xray.operations import OPERATIONS
+from napari_xray.phantom import make_phantom
+
+SHAPE = (96, 128)
+
+
+# --------------------------------------------------------------------------------------
+# helpers shared with test_batch_cluster.py
+# --------------------------------------------------------------------------------------
+
+
+def write_frames(folder: Path, count: int, shape=SHAPE, seed: int = 0, prefix="img") -> list[Path]:
+    """``count`` distinct grayscale phantom PNGs ``<prefix>_<i>.png`` (natural order)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, frame in enumerate(make_phantom(count, shape, seed=seed)):
+        path = folder / f"{prefix}_{i}.png"
+        Image.fromarray(frame).save(path)
+        paths.append(path)
+    return paths
+
+
+def write_bad_files(folder: Path, shape=SHAPE) -> dict[str, Path]:
+    """One of each kind of awkward input: RGBA, LA, truncated, wrong size, not an image."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    base = make_phantom(1, shape, seed=3)[0]
+    files = {}
+    rgba = np.dstack([base, np.roll(base, 9, 1), base[::-1], rng.integers(0, 256, shape)])
+    files["rgba"] = folder / "colour_rgba.png"
+    Image.fromarray(rgba.astype(np.uint8), "RGBA").save(files["rgba"])
+    la = np.dstack([np.roll(base, 5, 0), np.full(shape, 128)]).astype(np.uint8)
+    files["la"] = folder / "gray_alpha_la.png"
+    Image.fromarray(la, "LA").save(files["la"])
+    files["truncated"] = folder / "truncated.png"
+    whole = folder / "whole.tmp"
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(whole, format="PNG")
+    data = whole.read_bytes()
+    whole.unlink()
+    files["truncated"].write_bytes(data[: len(data) // 2])
+    files["wrong_size"] = folder / "wrong_size.png"
+    Image.fromarray(make_phantom(1, (64, 80))[0]).save(files["wrong_size"])
+    files["not_an_image"] = folder / "notes.png"
+    files["not_an_image"].write_text("this is not a PNG\n")
+    return files
+
+
+def reference_frame(path: Path) -> np.ndarray:
+    """The frame read with Pillow directly: grayscale as Pillow's convert("L")."""
+    with Image.open(path) as im:
+        return np.asarray(im if im.mode == "L" else im.convert("L"))
+
+
+def expected_results(frame: np.ndarray, plan) -> dict[str, np.ndarray]:
+    """The engine's result of every filter of ``plan`` on ``frame``, in the stored dtype."""
+    return {
+        spec.key: np.asarray(OPERATIONS[spec.key](frame, **spec.params), dtype=spec.dtype)
+        for spec in plan.filters
+    }
+
+
+def assert_store_matches_engine(store_path, good: dict[int, Path], failed=()):
+    """Every done frame equals the engine's result; failed/undone frames are zeros."""
+    group = zarr.open_group(str(store_path), mode="r")
+    config = group.attrs["napari_xray"]
+    plan = batch.BatchPlan(
+        store=str(store_path),
+        store_id=config["store_id"],
+        filters=tuple(
+            batch.FilterSpec(f["key"], f["params"], f["dtype"]) for f in config["filters"]
+        ),
+        frame_shape=tuple(config["frame_shape"]),
+        input_dtype=config["input_dtype"],
+        chunk_frames=config["chunk_frames"],
+        n_frames=config["n_frames"],
+    )
+    status = group["status"][:]
+    for index, path in good.items():
+        assert status[index] == STATUS_DONE, (index, path.name)
+        for key, expected in expected_results(reference_frame(path), plan).items():
+            got = group[key][index]
+            assert got.dtype == expected.dtype, key
+            np.testing.assert_array_equal(got, expected, err_msg=f"{key} of {path.name}")
+    for index in failed:
+        assert status[index] == STATUS_FAILED
+        for spec in plan.filters:
+            assert not np.any(group[spec.key][index])
+    return group
+
+
+def _plan_and_group(tmp_path, files, keys=None, params=None, **kwargs):
+    keys = parse_filters(keys)
+    return open_or_create_store(
+        tmp_path / "out.zarr", files, keys, parse_params(params, keys), **kwargs
+    )
+
+
+@pytest.fixture
+def restore_cv2_threads():
+    """process_frames' worker adapter pins OpenCV to one thread; undo it for other tests."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    yield
+    cv2.setNumThreads(before)
+    batch._THREADS_LIMITED = False
+
+
+# --------------------------------------------------------------------------------------
+# inputs, filters, parameters
+# --------------------------------------------------------------------------------------
+
+
+def test_inputs_from_folders_globs_and_files_in_natural_order(tmp_path):
+    a = tmp_path / "a"
+    write_frames(a, 3, prefix="f")  # f_0 f_1 f_2
+    (a / "f_10.png").write_bytes((a / "f_1.png").read_bytes())
+    (a / "Data_Entry_2017.csv").write_text("Image Index\n")
+    (a / ".hidden.png").write_bytes((a / "f_1.png").read_bytes())
+    (a / "sub").mkdir()
+    (a / "sub" / "deep.png").write_bytes((a / "f_1.png").read_bytes())
+    b = tmp_path / "b"
+    write_frames(b, 2, prefix="g")
+    lone = tmp_path / "lone.png"
+    lone.write_bytes((a / "f_0.png").read_bytes())
+
+    found = discover_inputs([lone, a, str(b / "g_*.png"), a / "f_2.png"])
+
+    assert [p.name for p in found] == ["lone.png", "f_0.png", "f_1.png", "f_2.png", "f_10.png",
+                                        "g_0.png", "g_1.png"]
+    assert all(p.is_absolute() for p in found)
+    # a glob keeps only what the reader would list (no CSV, no hidden file)
+    assert [p.name for p in discover_inputs([str(a / "*")])] == [
+        "f_0.png", "f_1.png", "f_2.png", "f_10.png", "deep.png"]
+
+
+def test_input_errors_say_what_is_wrong(tmp_path):
+    with pytest.raises(BatchError, match="does not exist"):
+        discover_inputs([tmp_path / "missing"])
+    with pytest.raises(BatchError, match="matches no PNG"):
+        discover_inputs([str(tmp_path / "*.png")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BatchError, match="holds no PNG or DICOM"):
+        discover_inputs([tmp_path / "empty"])
+
+
+def test_filters_and_parameters_come_from_the_description():
+    assert parse_filters(None) == list(OPERATIONS)
+    assert parse_filters("sobel, LOG") == ["sobel", "log"]
+    with pytest.raises(BatchError, match="choose one of: log, gradient"):
+        parse_filters("log,blur")
+    with pytest.raises(BatchError, match="more than once"):
+        parse_filters("log,log")
+
+    params = parse_params(["log.sigma=2.5", "mask.mode=binary"], ["log", "mask"])
+    assert params == {
+        "log": {"sigma": 2.5},
+        "mask": {"threshold": 150.0, "mode": "binary"},
+    }
+    assert parse_params(None, list(OPERATIONS)) == {
+        k: op.defaults() for k, op in OPERATIONS.items()
+    }
+    with pytest.raises(BatchError, match="KEY.NAME=VALUE"):
+        parse_params(["sigma=2"], ["log"])
+    with pytest.raises(BatchError, match="not among the selected filters"):
+        parse_params(["canny.sigma=2"], ["log"])
+    with pytest.raises(BatchError, match="no parameter 'radius'"):
+        parse_params(["log.radius=2"], ["log"])
+    with pytest.raises(BatchError, match="above its maximum"):
+        parse_params(["log.sigma=1000"], ["log"])
+
+
+# --------------------------------------------------------------------------------------
+# the store
+# --------------------------------------------------------------------------------------
+
+
+def test_new_store_layout(tmp_path):
+    files = write_frames(tmp_path / "in", 5)
+    plan, group = _plan_and_group(tmp_path, files, params=["mask.mode=binary"])
+
+    assert group.metadata.zarr_format == 3
+    info = group.attrs["napari_xray"]
+    assert info["format"] == batch.STORE_FORMAT
+    assert info["frame_shape"] == list(SHAPE) and info["input_dtype"] == "uint8"
+    assert [f["key"] for f in info["filters"]] == list(OPERATIONS)
+    dtypes = {f["key"]: f["dtype"] for f in info["filters"]}
+    assert dtypes == {"log": "float32", "gradient": "float32", "sobel": "float32",
+                      "prewitt": "float32", "canny": "bool", "mask": "bool"}
+    for key, op in OPERATIONS.items():
+        array = group[key]
+        assert array.shape == (5, *SHAPE)
+        assert array.chunks == (1, *SHAPE)  # whole frames
+        assert array.dtype == np.dtype(dtypes[key])
+        attrs = array.attrs["napari_xray"]
+        assert attrs["params"] == json.loads(json.dumps(parse_params(
+            ["mask.mode=binary"], list(OPERATIONS))[key]))
+        assert attrs["colormap"] == op.colormaps[0]
+    status = group["status"]
+    assert status.shape == (5,) and status.chunks == (1,)
+    assert np.all(status[:] == STATUS_TODO)
+    assert status.attrs["file_names"] == [p.name for p in files]
+    assert status.attrs["source_paths"] == [str(p) for p in files]
+    assert group.attrs["report"]["to_do"] == 5
+
+
+def test_float16_option_and_value_mask_keeps_the_input_dtype(tmp_path):
+    files = write_frames(tmp_path / "in", 2)
+    plan, group = _plan_and_group(tmp_path, files, keys="log,mask", float_dtype="float16")
+    assert group["log"].dtype == np.float16
+    assert group["mask"].dtype == np.uint8  # mode "keep": the input dtype
+    process_frames(plan, [0, 1], [str(p) for p in files])
+    frame = reference_frame(files[1])
+    np.testing.assert_array_equal(group["log"][1], OPERATIONS["log"](frame).astype(np.float16))
+    np.testing.assert_array_equal(group["mask"][1], OPERATIONS["mask"](frame))
+
+
+def test_rerun_with_other_options_is_refused_never_mixed(tmp_path):
+    files = write_frames(tmp_path / "in", 3)
+    _plan_and_group(tmp_path, files)
+    with pytest.raises(BatchError, match="filters"):
+        _plan_and_group(tmp_path, files, params=["log.sigma=2"])
+    with pytest.raises(BatchError, match="filters"):
+        _plan_and_group(tmp_path, files, keys="log,sobel")
+    with pytest.raises(BatchError, match="float_dtype"):
+        _plan_and_group(tmp_path, files, float_dtype="float16")
+    with pytest.raises(BatchError, match="n_frames"):
+        _plan_and_group(tmp_path, files[:2])
+    with pytest.raises(BatchError, match="input files"):
+        _plan_and_group(tmp_path, files[::-1])
+    # the same options reopen it; --overwrite starts again with the new ones
+    plan, _ = _plan_and_group(tmp_path, files)
+    plan2, group = _plan_and_group(tmp_path, files, keys="log", overwrite=True)
+    assert plan2.store_id != plan.store_id
+    assert sorted(group.array_keys()) == ["log", "status"]
+
+
+def test_foreign_folders_are_never_touched(tmp_path):
+    files = write_frames(tmp_path / "in", 2)
+    foreign = tmp_path / "out.zarr"
+    foreign.mkdir()
+    (foreign / "precious.txt").write_text("keep me")
+    with pytest.raises(BatchError, match="not a Zarr v3 store|not a napari-xray"):
+        _plan_and_group(tmp_path, files)
+    with pytest.raises(BatchError, match="refusing to delete"):
+        _plan_and_group(tmp_path, files, overwrite=True)
+    assert (foreign / "precious.txt").read_text() == "keep me"
+
+
+# --------------------------------------------------------------------------------------
+# the per-chunk work (what each Dask task runs)
+# --------------------------------------------------------------------------------------
+
+
+def test_process_frames_matches_the_engine_and_skips_bad_files(tmp_path):
+    good = write_frames(tmp_path / "in", 4)
+    bad = write_bad_files(tmp_path / "in")
+    files = [good[0], bad["rgba"], good[1], bad["truncated"], bad["la"], bad["wrong_size"],
+             good[2], bad["not_an_image"], good[3]]
+    plan, group = _plan_and_group(tmp_path, files)
+
+    results = process_frames(plan, range(len(files)), [str(p) for p in files])
+
+    by_index = {r.index: r for r in results}
+    assert sorted(by_index) == list(range(len(files)))
+    failed = {3: "truncated", 5: "wrong size", 7: "not a readable image"}
+    for index, word in failed.items():
+        assert by_index[index].status == STATUS_FAILED
+        assert word in by_index[index].reason, by_index[index].reason
+    assert_store_matches_engine(
+        tmp_path / "out.zarr",
+        {i: p for i, p in enumerate(files) if i not in failed},
+        failed=failed,
+    )
+
+
+def test_completion_is_recorded_only_after_the_results(tmp_path, monkeypatch):
+    files = write_frames(tmp_path / "in", 3)
+    plan, group = _plan_and_group(tmp_path, files)
+    real_write = batch._write_chunks
+
+    def crash_half_way(arrays, blocks, where):
+        first = next(iter(blocks))
+        real_write(arrays, {first: blocks[first]}, where)
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(batch, "_write_chunks", crash_half_way)
+    with pytest.raises(OSError, match="simulated"):
+        process_frames(plan, [1], [str(files[1])])
+    assert group["status"][1] == STATUS_TODO  # a result was written, but not marked done
+    assert np.any(group["log"][1])
+
+    monkeypatch.setattr(batch, "_write_chunks", real_write)
+    process_frames(plan, [1], [str(files[1])])
+    assert_store_matches_engine(tmp_path / "out.zarr", {1: files[1]})
+
+
+def test_graph_is_map_blocks_one_task_per_status_chunk(tmp_path, restore_cv2_threads):
+    import dask
+
+    files = write_frames(tmp_path / "in", 10)
+    plan, group = _plan_and_group(tmp_path, files, keys="log,canny", chunk_frames=2,
+                                  frames_per_task=4)
+    assert group["log"].chunks == (2, *SHAPE)
+    assert group["status"].chunks == (4,)  # one task block = one status chunk
+    # the result chunk of frames 2-3 is already done: everything else is to do
+    process_frames(plan, [2, 3], [str(files[i]) for i in (2, 3)])
+    todo = batch._todo_frames(plan, batch.read_status(group))
+    assert todo.tolist() == [0, 1, 4, 5, 6, 7, 8, 9]
+
+    graph = build_graph(plan, todo, [str(p) for p in files])
+
+    layers = list(graph.dask.layers)
+    assert any(name.startswith("_run_block") for name in layers), layers
+    assert graph.chunks == ((2, 4, 2),)  # task blocks 0-3, 4-7, 8-9 minus done frames
+    (results,) = dask.compute(graph, scheduler="synchronous")
+    assert sorted(r.index for r in results) == todo.tolist()
+    # the task of block 0 kept the earlier "done" of frames 2-3 in its status chunk
+    assert group["status"][:].tolist() == [STATUS_DONE] * 10
+    assert_store_matches_engine(tmp_path / "out.zarr", dict(enumerate(files)))
+
+
+# --------------------------------------------------------------------------------------
+# command line
+# --------------------------------------------------------------------------------------
+
+
+def test_cli_parser_registers_batch():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    batch.add_parser(sub)
+    args = parser.parse_args(["batch", "a", "b*.png", "--out", "s.zarr", "--filters", "log",
+                              "-p", "log.sigma=2", "--workers", "2", "--strict"])
+    assert args.run is batch.run_command
+    assert args.inputs == ["a", "b*.png"] and args.param == ["log.sigma=2"]
+    assert args.workers == 2 and args.strict and args.dtype == "float32"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["batch", "a", "--out", "s.zarr", "--workers", "2",
+                           "--scheduler-address", "tcp://127.0.0.1:1"])
+
+
+def test_cli_user_errors_are_one_line_exit_status_2(tmp_path, capsys):
+    from napari_xray.cli import main
+
+    status = main(["batch", str(tmp_path / "nothing"), "--out", str(tmp_path / "s.zarr")])
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("napari-xray batch: error:") and "does not exist" in err
+    assert "\n" not in err and not (tmp_path / "s.zarr").exists()
+
+
+# --------------------------------------------------------------------------------------
+# the lazy reader
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def finished_store(tmp_path):
+    """A store of 6 frames where frame 2 failed and frame 4 is not done yet."""
+    files = write_frames(tmp_path / "in", 6)
+    files[2] = write_bad_files(tmp_path / "bad")["truncated"]
+    plan, group = _plan_and_group(tmp_path, files)
+    todo = [0, 1, 2, 3, 5]
+    results = process_frames(plan, todo, [str(files[i]) for i in todo])
+    batch._write_report(group, plan, files, {r.index: r.reason for r in results if r.reason},
+                        {"state": "complete"})
+    return tmp_path / "out.zarr", files
+
+
+def test_is_xray_store(finished_store, tmp_path):
+    path, _ = finished_store
+    assert store.is_xray_store(path)
+    assert store.is_xray_store(str(path / "log"))
+    assert not store.is_xray_store(path / "status")
+    other = zarr.open_group(str(tmp_path / "other.zarr"), mode="w", zarr_format=3)
+    other.create_array("x", shape=(2,), dtype="f4")
+    assert not store.is_xray_store(tmp_path / "other.zarr")
+    assert not store.is_xray_store(tmp_path / "other.zarr" / "x")
+    assert not store.is_xray_store(tmp_path / "in")
+    assert not store.is_xray_store(tmp_path / "missing.zarr")
+    assert not store.is_xray_store(tmp_path / "in" / "img_0.png")
+    assert store.napari_get_reader(str(path)) is store.open_store_layers
+    assert store.napari_get_reader([str(path)]) is store.open_store_layers
+    assert store.napari_get_reader(str(tmp_path / "other.zarr")) is None
+
+
+def test_store_layers_are_lazy_and_described(finished_store):
+    import dask.array as da
+
+    path, files = finished_store
+    layers = store.open_store_layers(path)
+
+    assert [kw["name"] for _, kw, _ in layers] == [f"{k} (out)" for k in OPERATIONS]
+    kinds = {kw["metadata"]["filter"]: kind for _, kw, kind in layers}
+    assert kinds == {"log": "image", "gradient": "image", "sobel": "image", "prewitt": "image",
+                     "canny": "labels", "mask": "image"}
+    for data, kwargs, kind in layers:
+        key = kwargs["metadata"]["filter"]
+        assert isinstance(data, da.Array)
+        assert data.shape == (6, *SHAPE) and data.chunksize == (1, *SHAPE)
+        assert kwargs["metadata"]["file_names"] == [p.name for p in files]
+        assert kwargs["metadata"]["params"] == OPERATIONS[key].defaults()
+        if kind == "image":
+            assert kwargs["colormap"] == OPERATIONS[key].colormaps[0]
+            low, high = kwargs["contrast_limits"]
+            assert low < high
+    failures = layers[0][1]["metadata"]["report"]["failures"]
+    assert [f["file"] for f in failures] == ["truncated.png"]
+
+    log = layers[0][0]
+    np.testing.assert_array_equal(log[3].compute(), OPERATIONS["log"](reference_frame(files[3])))
+    assert not np.any(log[2].compute()) and not np.any(log[4].compute())  # failed, to do
+    canny = dict((kw["metadata"]["filter"], d) for d, kw, _ in layers)["canny"]
+    np.testing.assert_array_equal(
+        canny[1].compute(), OPERATIONS["canny"](reference_frame(files[1])).astype(np.uint8))
+
+    (single,) = store.open_store_layers(path / "sobel")
+    assert single[1]["name"] == "sobel (out)"
+    with pytest.raises(ValueError, match="not a napari-xray batch store"):
+        store.open_store_layers(path.parent / "in")
+
+
+def test_a_frame_reads_only_its_own_chunks(finished_store, monkeypatch):
+    from zarr.storage import LocalStore
+
+    path, _ = finished_store
+    layers = store.open_store_layers(path)
+    read_keys = []
+    real_get = LocalStore.get
+
+    async def counting_get(self, key, *args, **kwargs):
+        read_keys.append(key)
+        return await real_get(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "get", counting_get)
+    for data, _, _ in layers:
+        np.asarray(data[3])
+    chunk_reads = [k for k in read_keys if "/c/" in k]
+    assert sorted(chunk_reads) == sorted(f"{key}/c/3/0/0" for key in OPERATIONS), read_keys
+
+
+def test_the_reader_never_installs_a_dask_client(finished_store):
+    path, _ = finished_store
+    code = (
+        "import threading, dask, numpy as np\n"
+        "from napari_xray import store\n"
+        f"layers = store.open_store_layers({str(path)!r})\n"
+        "[np.asarray(d[0]) for d, _, _ in layers]\n"
+        "from distributed import default_client\n"
+        "try:\n"
+        "    default_client()\n"
+        "    print('a global client exists')\n"
+        "except ValueError:\n"
+        "    print('no client', dask.config.get('scheduler', None))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "no client None", out.stdout + out.stderr
+
+
+def _frames_read(keys) -> set[str]:
+    """Frame numbers of the chunk keys (``<array>/c/<frame>/0/0``) that were read."""
+    return {k.split("/c/")[1].split("/")[0] for k in keys if "/c/" in k}
+
+
+@pytest.mark.viewer
+def test_store_in_a_real_viewer_stays_lazy(make_napari_viewer, finished_store, monkeypatch):
+    import dask.array as da
+    from zarr.storage import LocalStore
+
+    path, files = finished_store
+    read_keys = []
+    real_get = LocalStore.get
+
+    async def counting_get(self, key, *args, **kwargs):
+        read_keys.append(key)
+        return await real_get(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(LocalStore, "get", counting_get)
+    viewer = make_napari_viewer()
+    for data, kwargs, kind in store.open_store_layers(path):
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+
+    assert len(viewer.layers) == len(OPERATIONS)
+    assert all(isinstance(layer.data, da.Array) for layer in viewer.layers)
+    assert viewer.layers["canny (out)"]._type_string == "labels"
+    # Only the frame on screen is read: napari may slice frame 0 while the first
+    # layer is added, then shows the middle frame; never the whole stack.
+    on_screen = str(viewer.dims.current_step[0])
+    assert on_screen in _frames_read(read_keys) <= {"0", on_screen}, read_keys
+
+    read_keys.clear()
+    viewer.dims.set_current_step(0, 3)
+    assert _frames_read(read_keys) == {"3"}, read_keys
+    shown = viewer.layers["log (out)"]._slice.image.raw
+    np.testing.assert_array_equal(shown, OPERATIONS["log"](reference_frame(files[3])))
+
+    from distributed import default_client
+
+    with pytest.raises(ValueError, match="No clients found"):
+        default_client()
+
+
+@pytest.mark.viewer
+def test_viewer_open_of_a_store_uses_the_lazy_reader(make_napari_viewer, finished_store):
+    import dask.array as da
+
+    path, _ = finished_store
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin="napari-xray")
+    assert [layer.name for layer in layers] == [f"{k} (out)" for k in OPERATIONS]
+    assert all(isinstance(layer.data, da.Array) for layer in layers)
+    (single,) = viewer.open(str(path / "gradient"), plugin="napari-xray")
+    assert single.data.shape == (6, *SHAPE)
