@@ -39,7 +39,13 @@ TARGET_MS = 50.0
 
 
 def _load_frames() -> tuple[np.ndarray, str]:
+    from pathlib import Path
+
     from napari_xray.samples import SampleDataError, load_sample
+
+    default = Path(__file__).resolve().parents[1].parent / "shared" / "xray"
+    if "NAPARI_XRAY_DATA_DIR" not in os.environ and default.is_dir():
+        os.environ["NAPARI_XRAY_DATA_DIR"] = str(default)
 
     try:
         return load_sample("series"), "ChestX-ray8 frames 00000011_000…008"

@@ -415,9 +415,11 @@ def test_is_xray_store(finished_store, tmp_path):
     assert not store.is_xray_store(tmp_path / "in")
     assert not store.is_xray_store(tmp_path / "missing.zarr")
     assert not store.is_xray_store(tmp_path / "in" / "img_0.png")
-    assert store.napari_get_reader(str(path)) is store.open_store_layers
-    assert store.napari_get_reader([str(path)]) is store.open_store_layers
-    assert store.napari_get_reader(str(tmp_path / "other.zarr")) is None
+    from napari_xray.io import napari_get_reader
+
+    assert napari_get_reader(str(path)) is store.open_store_layers
+    assert napari_get_reader([str(path)]) is store.open_store_layers
+    assert napari_get_reader(str(tmp_path / "other.zarr")) is None
 
 
 def test_store_layers_are_lazy_and_described(finished_store):

@@ -143,7 +143,8 @@ def test_canny_agrees_with_skimage_on_each_real_frame(xray_stack, sigma):
     for index, frame in enumerate(xray_stack):
         reference = skimage_feature.canny(frame, sigma, mode="reflect")
         score = dice(edges[index], reference)
-        assert score >= 0.9, f"frame {index}: Dice {score:.3f}"
+        # The issue asks for ≥ 0.9; the same algorithm in float32 reaches ≥ 0.999.
+        assert score >= 0.999, f"frame {index}: Dice {score:.4f}"
 
 
 @pytest.mark.realdata
@@ -302,7 +303,9 @@ def test_unfilterable_images_are_clear_errors(image, message):
             operation(image)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 1), (3, 3), (7, 9)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 7), (5, 1), (3, 3), (7, 9), (33, 45), (40, 41), (64, 9), (9, 64)]
+)
 def test_tiny_images_match_scipy(shape):
     image = np.arange(np.prod(shape), dtype=np.float32).reshape(shape) * 3 % 11
     assert_close_to_reference(filters.laplace_of_gaussian(image, 2.0), ref_log(image, 2.0))
@@ -336,7 +339,9 @@ def test_public_api_is_reexported():
 
 
 @pytest.mark.parametrize("dtype", ["u1", "u2", "i2", "f4", "f8", ">f8", "i4", "u4"])
-@pytest.mark.parametrize("threshold", [-5, 0, 0.5, 149.5, 150, 254.99, 255, 300, 70000])
+@pytest.mark.parametrize(
+    "threshold", [-1e12, -70000, -5, 0, 0.5, 149.5, 150, 254.99, 255, 300, 70000, 2.0**31, 1e12]
+)
 def test_keep_mask_equals_np_where_for_every_dtype_and_threshold(dtype, threshold):
     rng = np.random.default_rng(6)
     image = rng.integers(0, 256, (2, 17, 23)).astype(dtype)

@@ -48,9 +48,9 @@ def input_problem(layer: Layer | None) -> str | None:
     str or None
         ``None`` when ``layer`` is a grayscale, single-resolution Image layer
         holding one 2D frame ``(H, W)`` or a stack of frames ``(N, H, W)`` of
-        real numbers; otherwise the reason (no layer, a Labels/Points/Shapes
-        layer, an RGB image, a multiscale image, the wrong number of dimensions
-        or a non-numeric dtype).
+        real numbers in memory; otherwise the reason (no layer, a
+        Labels/Points/Shapes layer, an RGB image, a multiscale image, the wrong
+        number of dimensions, lazy Dask/Zarr data or a non-numeric dtype).
     """
     from napari.layers import Image
 
@@ -72,6 +72,12 @@ def input_problem(layer: Layer | None) -> str | None:
         return (
             f"'{layer.name}' has {layer.ndim} dimensions; choose a 2D image (H, W) or a "
             "stack of 2D frames (N, H, W)."
+        )
+    if not isinstance(layer.data, np.ndarray):
+        return (
+            f"'{layer.name}' holds lazy ({type(layer.data).__name__}) data, e.g. a batch store; "
+            "the filters work on frames in memory. Load the frames you want first, e.g. "
+            "viewer.add_image(np.asarray(layer.data[:9])), and choose that layer."
         )
     dtype = np.dtype(layer.data.dtype)
     if dtype.kind not in "biuf":

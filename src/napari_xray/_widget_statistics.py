@@ -64,9 +64,12 @@ def _stack_key(layer) -> tuple:
     return (id(layer.data), np.shape(layer.data), repr(entry))
 
 
-def _stack_statistics(data) -> dict:
-    """Worker body: statistics of a whole stack."""
-    return image_statistics(np.asarray(data))
+def _stack_statistics(data) -> dict | None:
+    """Statistics of a whole stack (worker body); None when they are undefined (NaN/inf)."""
+    try:
+        return image_statistics(np.asarray(data))
+    except ValueError:
+        return None
 
 
 class StatisticsWidget(QWidget):
@@ -177,7 +180,14 @@ class StatisticsWidget(QWidget):
             return
         plane = displayed_plane(self.viewer, layer)
         frame = np.asarray(layer.data[plane] if plane else layer.data)
-        self.frame_statistics = image_statistics(frame)
+        try:
+            self.frame_statistics = image_statistics(frame)
+        except ValueError as error:  # NaN/inf or an empty frame: say so, keep running
+            self.frame_statistics = self.stack_statistics = None
+            self._title.setText(f"'{layer.name}': {error}")
+            self._fill()
+            self._draw_histogram(None)
+            return
         where = ", ".join(str(i + 1) for i in plane)
         total = " × ".join(str(n) for n in layer.data.shape[: len(plane)])
         self._title.setText(
@@ -235,8 +245,10 @@ class StatisticsWidget(QWidget):
         if cached is not None and cached[0] == key:
             return cached[1]
         data = layer.data
+        if not isinstance(data, np.ndarray):
+            return None  # lazy (Dask/Zarr) data: only the frame on screen is read
         if int(np.prod(data.shape)) <= _SYNC_PIXELS:
-            stats = image_statistics(np.asarray(data))
+            stats = _stack_statistics(data)
             self._cache[layer] = (key, stats)
             return stats
         self._start_worker(layer, key)

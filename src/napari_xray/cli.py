@@ -1,4 +1,4 @@
-"""The ``napari-xray`` command line: ``compare``, ``view``, ``batch`` and ``filter``.
+"""The ``napari-xray`` command line: ``compare``, ``view`` and ``batch``.
 
 Each subcommand lives beside the code it drives; this module only assembles
 them. Errors the user can fix (ValueError and its kin, raised with a message

@@ -91,12 +91,11 @@ def load_input(inputs: Sequence[str] | None = None, notice: Callable[[str], None
             names = [f"frame {i}" for i in range(stack.shape[0])]
         return ComparisonInput(stack, names, ", ".join(str(p) for p in paths))
 
-    from .samples import SampleDataError, fetch_frames, load_sample
+    from .samples import FRAME_NAMES, SampleDataError, load_sample
 
     try:
-        paths = fetch_frames()
         stack = load_sample("series")
-        return ComparisonInput(stack, [p.name for p in paths], "ChestX-ray8 series (00000011)")
+        return ComparisonInput(stack, list(FRAME_NAMES), "ChestX-ray8 series (00000011)")
     except SampleDataError as error:
         notice(
             "napari-xray: the ChestX-ray8 frames are not available "

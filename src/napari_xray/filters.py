@@ -610,6 +610,12 @@ def threshold_mask(image, threshold: float = 150, mode: str = "keep") -> np.ndar
         raise ValueError(f"mode must be 'keep' or 'binary', got {mode!r}")
     if mode == "binary":
         return array > threshold
+    if np.issubdtype(array.dtype, np.integer):
+        limits = np.iinfo(array.dtype)
+        if threshold >= limits.max:
+            return np.zeros(array.shape, dtype=array.dtype.newbyteorder("="))
+        if threshold < limits.min:
+            return array.astype(array.dtype.newbyteorder("="), copy=True)
     if array.dtype.type in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
         # cv2.threshold(TOZERO) is np.where(x > t, x, 0) at memory speed: integer
         # depths compare with floor(t), which is the same test for integer pixels.

@@ -125,10 +125,6 @@ def natural_sort_key(name: str) -> tuple:
     )
 
 
-def _is_hidden(path: Path) -> bool:
-    return path.name.startswith(".")
-
-
 def _looks_like_dicom(path: Path) -> bool:
     """``True`` when the file has the DICOM ``DICM`` marker at byte 128 (reads 132 bytes)."""
     try:
@@ -160,8 +156,8 @@ def _file_kind(path: Path, sniff: bool = True) -> str | None:
 def _source_kind(path: Path) -> str | None:
     """The one place that decides what a path is.
 
-    Returns ``"png"``, ``"dicom"``, ``"folder"``, ``"zarr"`` (a ``*.zarr`` directory,
-    reserved for the lazy Zarr store reader, which is not implemented yet) or
+    Returns ``"png"``, ``"dicom"``, ``"folder"``, ``"zarr"`` (a ``*.zarr`` directory;
+    napari-xray's own batch stores go to :mod:`napari_xray.store`) or
     ``None`` (not ours / does not exist). Only cheap checks: ``stat`` and, for an
     extension-less file, its first 132 bytes.
     """

@@ -7,6 +7,7 @@ are all generated from :data:`OPERATIONS`; adding an operation is one entry here
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,9 @@ class Parameter:
     choices: tuple[str, ...] = ()
     optional: bool = False
     help: str = ""
+    #: For a number in the input's units: the useful range given the data's
+    #: (min, max); widgets range their slider over it.
+    data_range: Callable[[float, float], tuple[float, float]] | None = None
 
     @property
     def title(self) -> str:
@@ -103,8 +107,11 @@ class Operation:
     parameters: tuple[Parameter, ...] = ()
     colormaps: tuple[str, ...] = ("gray",)
     description: str = ""
-    #: parameters measured in the input's intensity units (widgets range them over the data)
-    intensity_parameters: tuple[str, ...] = ()
+
+    @property
+    def intensity_parameters(self) -> tuple[str, ...]:
+        """Names of the parameters in the input's units (those with a ``data_range``)."""
+        return tuple(p.name for p in self.parameters if p.data_range is not None)
 
     def defaults(self) -> dict[str, Any]:
         """The default value of every parameter, by name."""
@@ -150,6 +157,31 @@ class Operation:
 
 _SIGMA_HELP = "Gaussian standard deviation in pixels"
 
+
+def _sigma(default: float) -> Parameter:
+    return Parameter("sigma", float, default, "σ", 0.1, filters.MAX_SIGMA, 0.1, help=_SIGMA_HELP)
+
+
+def _gradient_range(low: float, high: float) -> tuple[float, float]:
+    # A Sobel gradient magnitude reaches at most 4·√2 times the data's span.
+    return 0.0, 4.0 * math.sqrt(2.0) * (high - low)
+
+
+def _gradient_threshold(name: str, label: str, percent: int) -> Parameter:
+    return Parameter(
+        name,
+        float,
+        None,
+        label,
+        0.0,
+        None,
+        1.0,
+        optional=True,
+        help=f"gradient magnitude; default {percent}% of the dtype's max",
+        data_range=_gradient_range,
+    )
+
+
 OPERATIONS: dict[str, Operation] = {
     op.key: op
     for op in (
@@ -157,9 +189,7 @@ OPERATIONS: dict[str, Operation] = {
             key="log",
             title="Laplacian of Gaussian",
             function=filters.laplace_of_gaussian,
-            parameters=(
-                Parameter("sigma", float, 1.0, "σ", 0.1, filters.MAX_SIGMA, 0.1, help=_SIGMA_HELP),
-            ),
+            parameters=(_sigma(1.0),),
             colormaps=("gray",),
             description="Second-derivative edge response (scipy.ndimage.gaussian_laplace).",
         ),
@@ -167,9 +197,7 @@ OPERATIONS: dict[str, Operation] = {
             key="gradient",
             title="Gaussian gradient magnitude",
             function=filters.gaussian_gradient_magnitude,
-            parameters=(
-                Parameter("sigma", float, 2.0, "σ", 0.1, filters.MAX_SIGMA, 0.1, help=_SIGMA_HELP),
-            ),
+            parameters=(_sigma(2.0),),
             colormaps=("gray",),
             description="Smoothed first-derivative magnitude "
             "(scipy.ndimage.gaussian_gradient_magnitude).",
@@ -187,7 +215,7 @@ OPERATIONS: dict[str, Operation] = {
             title="Fourier-Prewitt magnitude",
             function=filters.fourier_prewitt,
             parameters=(
-                Parameter("sigma", float, 1.0, "σ", 0.1, filters.MAX_SIGMA, 0.1, help=_SIGMA_HELP),
+                _sigma(1.0),
                 Parameter("normalize", bool, True, "Normalize to 0–255"),
             ),
             colormaps=("nipy_spectral", "prism", "terrain"),
@@ -199,45 +227,30 @@ OPERATIONS: dict[str, Operation] = {
             title="Canny edges",
             function=filters.canny,
             parameters=(
-                Parameter("sigma", float, 2.0, "σ", 0.1, filters.MAX_SIGMA, 0.1, help=_SIGMA_HELP),
-                Parameter(
-                    "low_threshold",
-                    float,
-                    None,
-                    "Low threshold",
-                    0.0,
-                    None,
-                    1.0,
-                    optional=True,
-                    help="gradient magnitude; default 10% of the dtype's max",
-                ),
-                Parameter(
-                    "high_threshold",
-                    float,
-                    None,
-                    "High threshold",
-                    0.0,
-                    None,
-                    1.0,
-                    optional=True,
-                    help="gradient magnitude; default 20% of the dtype's max",
-                ),
+                _sigma(2.0),
+                _gradient_threshold("low_threshold", "Low threshold", 10),
+                _gradient_threshold("high_threshold", "High threshold", 20),
             ),
             colormaps=("gray",),
             description="True Canny: smoothing, gradient, non-maximum suppression, hysteresis.",
-            intensity_parameters=("low_threshold", "high_threshold"),
         ),
         Operation(
             key="mask",
             title="Threshold mask",
             function=filters.threshold_mask,
             parameters=(
-                Parameter("threshold", float, 150.0, "Threshold", help="keep pixels above it"),
+                Parameter(
+                    "threshold",
+                    float,
+                    150.0,
+                    "Threshold",
+                    help="keep pixels above it",
+                    data_range=lambda low, high: (low, high),
+                ),
                 Parameter("mode", str, "keep", "Mode", choices=("keep", "binary")),
             ),
             colormaps=("gray",),
             description="The tutorial's np.where masks: keep the pixels above a threshold.",
-            intensity_parameters=("threshold",),
         ),
     )
 }

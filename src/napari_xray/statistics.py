@@ -8,6 +8,20 @@ from scipy import ndimage
 __all__ = ["image_statistics", "intensity_histogram"]
 
 
+def _checked(image) -> np.ndarray:
+    """``image`` as an ndarray of real numbers without NaN/inf, or a ValueError saying why."""
+    array = np.asarray(image)
+    if array.size == 0:
+        raise ValueError("image is empty; pass an array with at least one pixel")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        raise ValueError(f"image has dtype {array.dtype}; pass a real-valued image")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise ValueError(
+            "image contains NaN or infinite values; replace them first, e.g. with np.nan_to_num"
+        )
+    return array
+
+
 def image_statistics(image) -> dict:
     """Summary statistics of an image or stack, as the tutorial prints them.
 
@@ -29,13 +43,7 @@ def image_statistics(image) -> dict:
     ValueError
         For an empty, complex or non-numeric array, or one holding NaN/inf.
     """
-    array = np.asarray(image)
-    if array.size == 0:
-        raise ValueError("image is empty; pass an array with at least one pixel")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
-        raise ValueError(f"image has dtype {array.dtype}; pass a real-valued image")
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise ValueError("image contains NaN or infinite values; replace them first")
+    array = _checked(image)
     values = array.astype(np.uint8) if array.dtype == bool else array
     low, high = values.min(), values.max()
     return {
@@ -67,11 +75,10 @@ def intensity_histogram(image, bins: int = 256) -> tuple[np.ndarray, np.ndarray]
     ValueError
         For a bad image (see :func:`image_statistics`) or ``bins < 1``.
     """
-    stats = image_statistics(image)  # validates the input
+    array = _checked(image)
     if int(bins) < 1:
         raise ValueError(f"bins must be at least 1, got {bins}")
-    array = np.asarray(image)
-    low, high = float(stats["min"]), float(stats["max"])
+    low, high = float(array.min()), float(array.max())
     if high == low:
         # ndimage.histogram divides by (max - min); a constant image is one full bin.
         counts = np.zeros(int(bins), dtype=np.int64)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,7 @@ from .operations import OPERATIONS
 
 __all__ = [
     "is_xray_store",
-    "napari_get_reader",
     "open_store_layers",
-    "read_store_report",
 ]
 
 LayerDataTuple = tuple  # (data, kwargs, layer_type)
@@ -84,39 +81,6 @@ def is_xray_store(path: str | os.PathLike) -> bool:
         return _locate(path) is not None
     except (OSError, TypeError, ValueError):
         return False
-
-
-def napari_get_reader(path: str | os.PathLike | Sequence[str | os.PathLike]) -> Callable | None:
-    """npe2 reader contribution: claim a batch store (or one array in it).
-
-    Returns
-    -------
-    callable or None
-        :func:`open_store_layers` for one path that :func:`is_xray_store` accepts;
-        ``None`` otherwise (other readers may try). Never raises.
-    """
-    if isinstance(path, (list, tuple)):
-        if len(path) != 1:
-            return None
-        path = path[0]
-    if not isinstance(path, (str, os.PathLike)):
-        return None
-    return open_store_layers if is_xray_store(path) else None
-
-
-def read_store_report(path: str | os.PathLike) -> dict[str, Any]:
-    """The store's batch report: counts (frames, done, failed, to_do), failures, last run.
-
-    Raises
-    ------
-    ValueError
-        ``path`` is not a napari-xray batch store.
-    """
-    located = _locate(path)
-    if located is None:
-        raise ValueError(f"{path} is not a napari-xray batch store")
-    meta = _read_metadata(located[0]) or {}
-    return dict((meta.get("attributes") or {}).get("report") or {})
 
 
 def open_store_layers(path: str | os.PathLike) -> list[LayerDataTuple]:

@@ -468,7 +468,8 @@ class OperationWidget(Container):
         low, high = data_range(layer)
         integer = layer.data.dtype.kind in "biu"
         for name in self.operation.intensity_parameters:
-            self.controls[name].set_range(low, high, integer=integer)
+            parameter = self.operation.parameter(name)
+            self.controls[name].set_range(*parameter.data_range(low, high), integer=integer)
 
     def _live_for(self, layer, *, new_layer: bool) -> LiveFilter:
         live = self._live
