@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import scipy.fft
 from scipy import ndimage
+from skimage import feature as skimage_feature
 
 import napari_xray
 from napari_xray import filters
@@ -137,7 +138,6 @@ def test_fourier_smoothing_is_gaussian_wrap_not_the_tutorials_vignette(xray_stac
 @pytest.mark.realdata
 @pytest.mark.parametrize("sigma", [1.0, 2.0, 3.0])
 def test_canny_agrees_with_skimage_on_each_real_frame(xray_stack, sigma):
-    skimage_feature = pytest.importorskip("skimage.feature")
     edges = filters.canny(xray_stack, sigma)
     assert edges.dtype == bool
     for index, frame in enumerate(xray_stack):
@@ -149,7 +149,6 @@ def test_canny_agrees_with_skimage_on_each_real_frame(xray_stack, sigma):
 
 @pytest.mark.realdata
 def test_canny_thresholds_follow_skimage_units(xray_stack):
-    skimage_feature = pytest.importorskip("skimage.feature")
     frame = xray_stack[3]
     ours = filters.canny(frame, 2.0, low_threshold=20, high_threshold=60)
     reference = skimage_feature.canny(frame, 2.0, 20, 60, mode="reflect")
