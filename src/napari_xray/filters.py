@@ -467,7 +467,7 @@ def _dtype_max(dtype: np.dtype) -> float:
     return 1.0
 
 
-def _suppress_and_link(d_rows: np.ndarray, d_cols: np.ndarray, low: float, high: float):
+def _suppress_and_link(d_rows, d_cols, low: float, high: float, out: np.ndarray) -> None:
     """Canny's non-maximum suppression (bilinear, as skimage) and hysteresis on one frame.
 
     A pixel whose gradient magnitude is at least ``low`` survives when it is not
@@ -475,7 +475,8 @@ def _suppress_and_link(d_rows: np.ndarray, d_cols: np.ndarray, low: float, high:
     along its gradient direction (between the axis neighbour and the diagonal
     neighbour, weighted by the gradient's slope). Survivors are linked into
     8-connected segments; a segment is kept when any pixel of it reaches
-    ``high``. The one-pixel border is never an edge.
+    ``high``. The one-pixel border is never an edge. Writes the bool edges
+    into ``out`` (C-contiguous, the frame's shape).
     """
     height, width = d_rows.shape
     magnitude = np.multiply(d_rows, d_rows, out=_scratch.get("magnitude", d_rows.shape))
@@ -499,13 +500,17 @@ def _suppress_and_link(d_rows: np.ndarray, d_cols: np.ndarray, low: float, high:
     ahead = flat[index + axis_step] * (1 - slope) + flat[index + diagonal_step] * slope
     behind = flat[index - axis_step] * (1 - slope) + flat[index - diagonal_step] * slope
     is_maximum = (ahead <= value) & (behind <= value)
+    thin_index = index[is_maximum]
     thin = np.zeros(height * width, dtype=np.uint8)
-    thin[index[is_maximum]] = 1
+    thin[thin_index] = 1
     count, labels = cv2.connectedComponents(thin.reshape(height, width), connectivity=8)
+    labels = labels.ravel()
     keep = np.zeros(count, dtype=bool)
-    keep[labels.ravel()[index[is_maximum & (value >= high)]]] = True
+    keep[labels[index[is_maximum & (value >= high)]]] = True
     keep[0] = False
-    return keep[labels]
+    # Only thinned pixels can be edges: look up their segments, not the whole frame.
+    out.fill(False)
+    out.ravel()[thin_index] = keep[labels[thin_index]]
 
 
 def canny(
@@ -578,7 +583,7 @@ def canny(
         smoothed = _separable(_as_opencv_input(frame), g0, g0, _scratch.get("smooth", frame.shape))
         d_rows = _separable(smoothed, _DIFF, _SOBEL_SMOOTH, _scratch.get("d0", frame.shape))
         d_cols = _separable(smoothed, _SOBEL_SMOOTH, _DIFF, _scratch.get("d1", frame.shape))
-        out[...] = _suppress_and_link(d_rows, d_cols, low, high)
+        _suppress_and_link(d_rows, d_cols, low, high, out)
 
     return _map_frames(frame_canny, array, bool)
 
