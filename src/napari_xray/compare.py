@@ -13,7 +13,8 @@ on the whole stack and writes into DIR:
   std of every frame and of the whole stack.
 
 Everything is written into a hidden temporary folder beside DIR first and moved
-into DIR only when all outputs exist, so a failure never leaves half a result.
+into DIR (one atomic rename per file) only when all outputs exist, so a failed
+computation or write never leaves half a result.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 
 from .operations import COMPARISON, ComparisonPanel, get_operation
 from .statistics import image_statistics, intensity_histogram
+from .writers import write_gif
 
 __all__ = [
     "OUTPUT_FILES",
@@ -181,16 +183,6 @@ def _save_histogram(stack: np.ndarray, threshold: float, title: str, path: Path)
     plt.close(figure)
 
 
-def _save_gif(stack: np.ndarray, duration: float, path: Path) -> None:
-    import imageio.v3 as iio
-
-    from .filters import normalize
-
-    frames = np.rint(normalize(stack)).astype(np.uint8)
-    # imageio's pillow plugin takes the per-frame duration in milliseconds.
-    iio.imwrite(path, frames, extension=".gif", duration=duration * 1000.0, loop=0)
-
-
 def _statistics_rows(comparison: ComparisonInput) -> list[dict]:
     rows = []
     for name, frame in zip(comparison.frame_names, comparison.stack, strict=True):
@@ -222,8 +214,8 @@ def write_comparison(
     """Run the comparison on ``comparison.stack`` and write every output into ``out_dir``.
 
     All files are written to a temporary folder beside ``out_dir`` and moved in
-    only when every one of them exists; on any error nothing in ``out_dir``
-    changes.
+    only when every one of them exists (one atomic rename each); an error while
+    computing or writing changes nothing in ``out_dir``.
 
     Parameters
     ----------
@@ -273,7 +265,7 @@ def write_comparison(
             title = f"{comparison.source} — frame {comparison.frame_names[frame_index]}"
             _save_comparison_figure(results, frame_index, title, staging / "comparison.png")
             bar.update(1)
-            _save_gif(stack, gif_duration, staging / "stack.gif")
+            write_gif(staging / "stack.gif", stack, duration=gif_duration)
             bar.update(1)
             threshold = next(
                 (float(p.params["threshold"]) for p in COMPARISON if p.key == "mask"), 150.0

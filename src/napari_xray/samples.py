@@ -304,19 +304,10 @@ def _download(
 
 
 def _read_frames(paths: list[Path]) -> np.ndarray:
-    """Decode 8-bit grayscale PNG frames into a preallocated (n, 1024, 1024) uint8 array."""
-    from PIL import Image
+    """The hash-checked frames as one (n, H, W) uint8 stack, read by the plugin's reader."""
+    from .io import read_xray
 
-    stack = np.empty((len(paths), *FRAME_SHAPE), dtype=np.uint8)
-    for i, path in enumerate(paths):
-        with Image.open(path) as image:
-            if image.mode != "L" or image.size != FRAME_SHAPE[::-1]:
-                raise SampleDataError(
-                    f"{path} is a {image.mode} image of size {image.size}, expected an 8-bit "
-                    f"grayscale (L) image of {FRAME_SHAPE[1]}x{FRAME_SHAPE[0]}"
-                )
-            stack[i] = np.asarray(image)
-    return stack
+    return read_xray(list(paths))
 
 
 # --------------------------------------------------------------------------- samples
