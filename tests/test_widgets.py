@@ -594,6 +594,17 @@ def test_console_add_filter_and_compare_all(make_napari_viewer, stack3):
     assert len(viewer.layers) == 3
 
 
+def test_console_forgets_calls_whose_layers_are_gone(make_napari_viewer, stack3):
+    from napari_xray._widget_hub import viewer_hub
+
+    viewer = make_napari_viewer()
+    source = _add_input(viewer, stack3)
+    log = napari_xray.add_filter(viewer, source, "log")
+    viewer.layers.remove(log)
+    napari_xray.add_filter(viewer, source, "sobel")
+    assert [key for _, key in viewer_hub(viewer).console] == ["sobel"]
+
+
 def test_gif_button_round_trips_nine_frames(make_napari_viewer, stack9, tmp_path):
     import imageio.v3 as iio
 

@@ -638,6 +638,9 @@ def add_filter(
     if problem:
         raise ValueError(problem)
     hub = viewer_hub(viewer)
+    # Forget earlier calls whose layers are all gone, so their buffers are freed.
+    for stale in [s for s, f in hub.console.items() if not f.layers() and not f.busy]:
+        hub.console.pop(stale).close()
     slot = (id(layer), operation.key)
     live = hub.console.get(slot)
     if live is not None and (new_layer or not live.layers() or live.input_layer is not layer):
