@@ -549,3 +549,19 @@ def test_viewer_open_of_a_store_uses_the_lazy_reader(make_napari_viewer, finishe
     assert all(isinstance(layer.data, da.Array) for layer in layers)
     (single,) = viewer.open(str(path / "gradient"), plugin="napari-xray")
     assert single.data.shape == (6, *SHAPE)
+
+
+def test_interrupted_store_creation_leaves_nothing_in_the_way(tmp_path, monkeypatch):
+    files = write_frames(tmp_path / "in", 3)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "_empty_report", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _plan_and_group(tmp_path, files)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no half store, no temp
+
+    monkeypatch.undo()
+    plan, group = _plan_and_group(tmp_path, files)
+    assert (tmp_path / "out.zarr").is_dir() and group.attrs["napari_xray"]["n_frames"] == 3

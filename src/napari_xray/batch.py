@@ -964,44 +964,58 @@ def open_or_create_store(
         "status_codes": {str(k): v for k, v in STATUS_CODES.items()},
         "probe_file": files[probe_index].name,
     }
-    group = zarr.open_group(store, mode="w-", zarr_format=3)
-    for spec in specs:
-        op = get_operation(spec.key)
-        array = group.create_array(
-            spec.key,
-            shape=(n, *frame_shape),
-            chunks=(chunk_frames, *frame_shape),
-            dtype=spec.dtype,
-            fill_value=0,
-            compressors=_compressors(compression, np.dtype(spec.dtype)),
-            dimension_names=("frame", "y", "x"),
+    # A local store is built beside its final path and renamed into place when
+    # complete, so an interrupted creation never leaves a store without its config.
+    building = store
+    if _is_local(store):
+        final = Path(store)
+        building = str(final.with_name(f".{final.name}.creating-{store_id[:8]}"))
+    try:
+        group = zarr.open_group(building, mode="w-", zarr_format=3)
+        for spec in specs:
+            op = get_operation(spec.key)
+            array = group.create_array(
+                spec.key,
+                shape=(n, *frame_shape),
+                chunks=(chunk_frames, *frame_shape),
+                dtype=spec.dtype,
+                fill_value=0,
+                compressors=_compressors(compression, np.dtype(spec.dtype)),
+                dimension_names=("frame", "y", "x"),
+            )
+            array.attrs["napari_xray"] = {
+                "filter": spec.key,
+                "title": op.title,
+                "description": op.description,
+                "params": spec.params,
+                "colormap": op.colormaps[0],
+                "contrast_limits": hints.get(spec.key),
+                "file_names": f"attributes of ../{STATUS_ARRAY}",
+            }
+        status = group.create_array(
+            STATUS_ARRAY,
+            shape=(n,),
+            chunks=(task_frames,),
+            dtype="uint8",
+            fill_value=STATUS_TODO,
+            compressors=None,
+            dimension_names=("frame",),
         )
-        array.attrs["napari_xray"] = {
-            "filter": spec.key,
-            "title": op.title,
-            "description": op.description,
-            "params": spec.params,
-            "colormap": op.colormaps[0],
-            "contrast_limits": hints.get(spec.key),
-            "file_names": f"attributes of ../{STATUS_ARRAY}",
-        }
-    status = group.create_array(
-        STATUS_ARRAY,
-        shape=(n,),
-        chunks=(task_frames,),
-        dtype="uint8",
-        fill_value=STATUS_TODO,
-        compressors=None,
-        dimension_names=("frame",),
-    )
-    status.attrs.update(
-        {
-            "codes": config["status_codes"],
-            "file_names": [p.name for p in files],
-            "source_paths": source_paths,
-        }
-    )
-    group.attrs.update({"napari_xray": config, "report": _empty_report(n)})
+        status.attrs.update(
+            {
+                "codes": config["status_codes"],
+                "file_names": [p.name for p in files],
+                "source_paths": source_paths,
+            }
+        )
+        group.attrs.update({"napari_xray": config, "report": _empty_report(n)})
+    except BaseException:
+        if building != store:
+            shutil.rmtree(building, ignore_errors=True)
+        raise
+    if building != store:
+        os.rename(building, store)
+        group = zarr.open_group(store, mode="r+", zarr_format=3)
     log(
         f"created {out}: {n} frames of {frame_shape[0]}×{frame_shape[1]} {frame.dtype}, "
         f"arrays {', '.join(keys)} ({float_dtype} results, {compression} compression)"
