@@ -458,19 +458,26 @@ def test_store_layers_are_lazy_and_described(finished_store):
         store.open_store_layers(path.parent / "in")
 
 
-def test_a_frame_reads_only_its_own_chunks(finished_store, monkeypatch):
+@pytest.fixture
+def read_keys(monkeypatch) -> list[str]:
+    """Every key Zarr reads from a local store from now on (the list fills as reads happen)."""
     from zarr.storage import LocalStore
 
-    path, _ = finished_store
-    layers = store.open_store_layers(path)
-    read_keys = []
+    keys: list[str] = []
     real_get = LocalStore.get
 
     async def counting_get(self, key, *args, **kwargs):
-        read_keys.append(key)
+        keys.append(key)
         return await real_get(self, key, *args, **kwargs)
 
     monkeypatch.setattr(LocalStore, "get", counting_get)
+    return keys
+
+
+def test_a_frame_reads_only_its_own_chunks(finished_store, read_keys):
+    path, _ = finished_store
+    layers = store.open_store_layers(path)
+    read_keys.clear()
     for data, _, _ in layers:
         np.asarray(data[3])
     chunk_reads = [k for k in read_keys if "/c/" in k]
@@ -501,19 +508,11 @@ def _frames_read(keys) -> set[str]:
 
 
 @pytest.mark.viewer
-def test_store_in_a_real_viewer_stays_lazy(make_napari_viewer, finished_store, monkeypatch):
+def test_store_in_a_real_viewer_stays_lazy(make_napari_viewer, finished_store, read_keys):
     import dask.array as da
-    from zarr.storage import LocalStore
 
     path, files = finished_store
-    read_keys = []
-    real_get = LocalStore.get
-
-    async def counting_get(self, key, *args, **kwargs):
-        read_keys.append(key)
-        return await real_get(self, key, *args, **kwargs)
-
-    monkeypatch.setattr(LocalStore, "get", counting_get)
+    read_keys.clear()
     viewer = make_napari_viewer()
     for data, kwargs, kind in store.open_store_layers(path):
         getattr(viewer, f"add_{kind}")(data, **kwargs)
