@@ -2,9 +2,9 @@
 
 The frames are never part of the repository. Tests read them from the folder
 named by ``NAPARI_XRAY_DATA_DIR`` or, by default, from ``../shared/xray`` beside
-the repository. When ``CI=true`` and the frames are missing the tests that need
-them *fail* (a skipped core test in CI would check nothing); on a developer's
-machine they skip with a message saying where to put the frames.
+the repository; when that folder lacks them they are downloaded (hash-checked) into
+the user cache, as the plugin itself does. If neither works the tests that need
+them fail: a skipped core test would check nothing.
 """
 
 from __future__ import annotations
@@ -48,13 +48,16 @@ def _point_plugin_at_mirror():
 
 @pytest.fixture(scope="session")
 def xray_dir() -> Path:
-    """Folder holding the nine real frames; fails in CI when they are missing."""
+    """Folder holding the nine real frames: the mirror, else the download cache."""
     folder = _frames_dir()
-    if not all((folder / name).exists() for name in FRAME_NAMES):
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(_frames_missing_message(folder))
-        pytest.skip(_frames_missing_message(folder))
-    return folder
+    if all((folder / name).exists() for name in FRAME_NAMES):
+        return folder
+    from napari_xray.samples import SampleDataError, fetch_frames
+
+    try:
+        return fetch_frames()[0].parent
+    except SampleDataError as error:
+        pytest.fail(f"{_frames_missing_message(folder)}, and downloading them failed: {error}")
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
 
 from ._widget_hub import viewer_hub
-from ._widget_layers import image_layer_choices, input_problem, layer_alive
+from ._widget_layers import (
+    LayerPickerMixin,
+    image_layer_choices,
+    input_problem,
+    layer_alive,
+    qt_alive,
+)
 from ._widget_live import LiveFilter, OutputSpec
 from .operations import COMPARISON, get_operation
 
@@ -249,7 +255,7 @@ def restore_view(viewer: napari.Viewer) -> bool:
     return True
 
 
-class CompareWidget(Container):
+class CompareWidget(LayerPickerMixin, Container):
     """Compare all, save the grid as PNG, save a layer as animated GIF.
 
     Parameters
@@ -290,21 +296,6 @@ class CompareWidget(Container):
         self._sync_button(is_comparing(napari_viewer))
 
     # ------------------------------------------------------------------ public API
-
-    @property
-    def status(self) -> str:
-        """The status line's text."""
-        return str(self._status.value)
-
-    @property
-    def input_layer(self) -> Layer | None:
-        """The image layer to compare."""
-        return self._image.value
-
-    @input_layer.setter
-    def input_layer(self, layer: Layer) -> None:
-        self._image.reset_choices()
-        self._image.value = layer
 
     @property
     def gif_duration(self) -> float:
@@ -397,23 +388,9 @@ class CompareWidget(Container):
         exclude = state.live.owns if state is not None else None
         return image_layer_choices(self.viewer, exclude=exclude)
 
-    def _refresh_choices(self, event=None) -> None:
-        try:
-            self._image.reset_choices()
-        except RuntimeError:  # pragma: no cover - Qt side deleted
-            pass
-
-    def _set_status(self, text: str) -> None:
-        try:
-            self._status.value = text
-        except RuntimeError:  # pragma: no cover - Qt side deleted
-            pass
-
     def _sync_button(self, comparing: bool) -> None:
-        try:
+        if qt_alive(self):
             self._toggle_button.text = "Restore previous view" if comparing else "Compare all"
-        except RuntimeError:  # pragma: no cover - Qt side deleted
-            pass
 
     def _on_toggle_clicked(self, _value=None) -> None:
         self.toggle()

@@ -25,7 +25,9 @@ __all__ = [
     "displayed_plane",
     "image_layer_choices",
     "input_problem",
+    "LayerPickerMixin",
     "layer_alive",
+    "qt_alive",
     "layer_kind",
     "napari_colormap",
     "output_kwargs",
@@ -38,6 +40,46 @@ __all__ = [
 METADATA_KEY = "napari_xray"
 
 _OPEN_HINT = "open one (File ▸ Open Sample ▸ napari-xray ▸ Chest X-ray series)"
+
+
+def qt_alive(widget) -> bool:
+    """False once the Qt object behind ``widget`` (a magicgui widget or a QWidget) is deleted."""
+    try:
+        getattr(widget, "native", widget).objectName()
+    except RuntimeError:
+        return False
+    return True
+
+
+class LayerPickerMixin:
+    """The image-layer picker and status line that the X-ray widgets share.
+
+    The widget defines ``self._image`` (a magicgui ComboBox of layers) and
+    ``self._status`` (a Label); after the viewer closes, updates are ignored.
+    """
+
+    @property
+    def input_layer(self) -> Layer | None:
+        """The image layer chosen in the picker (``None`` when there is none)."""
+        return self._image.value
+
+    @input_layer.setter
+    def input_layer(self, layer: Layer) -> None:
+        self._image.reset_choices()
+        self._image.value = layer
+
+    @property
+    def status(self) -> str:
+        """The status line's text."""
+        return str(self._status.value)
+
+    def _refresh_choices(self, event=None) -> None:
+        if qt_alive(self):
+            self._image.reset_choices()
+
+    def _set_status(self, text: str) -> None:
+        if qt_alive(self):
+            self._status.value = text
 
 
 def input_problem(layer: Layer | None) -> str | None:

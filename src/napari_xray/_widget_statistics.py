@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
 )
 
 from ._widget_hub import MASK_THRESHOLD, viewer_hub
-from ._widget_layers import METADATA_KEY, displayed_plane, layer_alive
+from ._widget_layers import METADATA_KEY, displayed_plane, layer_alive, qt_alive
 from .statistics import image_statistics, intensity_histogram
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,7 +159,7 @@ class StatisticsWidget(QWidget):
 
     def refresh(self) -> None:
         """Recompute the frame's figures and histogram; fetch the stack's (cached)."""
-        if not self._alive():
+        if not qt_alive(self):
             return
         from napari.layers import Image, Labels
 
@@ -199,19 +199,12 @@ class StatisticsWidget(QWidget):
 
     # ------------------------------------------------------------------ internals
 
-    def _alive(self) -> bool:
-        try:
-            self.objectName()
-        except RuntimeError:
-            return False
-        return True
-
     def _schedule(self, event=None) -> None:
-        if self._alive():
+        if qt_alive(self):
             self._timer.start()
 
     def _on_active(self, event=None) -> None:
-        if not self._alive():
+        if not qt_alive(self):
             return
         previous = self._layer_ref() if self._layer_ref is not None else None
         if previous is not None:
@@ -228,12 +221,12 @@ class StatisticsWidget(QWidget):
         self.refresh()
 
     def _on_threshold_published(self, name: str, value: float) -> None:
-        if name == MASK_THRESHOLD and self._alive():
+        if name == MASK_THRESHOLD and qt_alive(self):
             self.set_threshold(value)
 
     def _on_outputs_completed(self, layers) -> None:
         layer = self.layer
-        if layer is not None and any(layer is done for done in layers) and self._alive():
+        if layer is not None and any(layer is done for done in layers) and qt_alive(self):
             self._schedule()
 
     def _stack_for(self, layer) -> dict | None:
@@ -267,7 +260,7 @@ class StatisticsWidget(QWidget):
 
         def _store(stats, layer_ref=layer_ref, key=key) -> None:
             owner, target = self_ref(), layer_ref()
-            if owner is None or target is None or not owner._alive():
+            if owner is None or target is None or not qt_alive(owner):
                 return
             if _stack_key(target) != key:
                 return  # the data changed meanwhile; a new request is on its way

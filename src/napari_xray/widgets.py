@@ -46,7 +46,14 @@ from magicgui.widgets import (
 
 from ._widget_compare import CompareWidget, compare_all, is_comparing, restore_view
 from ._widget_hub import viewer_hub
-from ._widget_layers import data_range, image_layer_choices, input_problem, napari_colormap
+from ._widget_layers import (
+    LayerPickerMixin,
+    data_range,
+    image_layer_choices,
+    input_problem,
+    napari_colormap,
+    qt_alive,
+)
 from ._widget_live import LiveFilter, OutputSpec
 from ._widget_statistics import StatisticsWidget
 from .operations import OPERATIONS, Operation, Parameter, get_operation
@@ -198,7 +205,7 @@ class ParameterControl:
 # --------------------------------------------------------------------------- widgets
 
 
-class OperationWidget(Container):
+class OperationWidget(LayerPickerMixin, Container):
     """The widget of one engine operation, generated from its description.
 
     Parameters
@@ -297,16 +304,6 @@ class OperationWidget(Container):
     # ------------------------------------------------------------------ public API
 
     @property
-    def input_layer(self) -> Layer | None:
-        """The image layer chosen in the picker (``None`` when there is none)."""
-        return self._image.value
-
-    @input_layer.setter
-    def input_layer(self, layer: Layer) -> None:
-        self._image.reset_choices()
-        self._image.value = layer
-
-    @property
     def output_layer(self) -> Layer | None:
         """This widget's current output layer, if it is still in the viewer."""
         layers = self._live.layers() if self._live is not None else []
@@ -321,11 +318,6 @@ class OperationWidget(Container):
     def busy(self) -> bool:
         """True while a preview is pending or frames are still being computed."""
         return self._pending or (self._live is not None and self._live.busy)
-
-    @property
-    def status(self) -> str:
-        """The status line's text."""
-        return str(self._status.value)
 
     @property
     def auto_apply(self) -> bool:
@@ -417,11 +409,6 @@ class OperationWidget(Container):
         lives = [*self._retired, *([self._live] if self._live is not None else [])]
         return any(live.owns(layer) for live in lives)
 
-    def _refresh_choices(self, event=None) -> None:
-        if not _qt_alive(self):
-            return
-        self._image.reset_choices()
-
     def _no_image_reason(self) -> str:
         active = self.viewer.layers.selection.active
         if active is not None:
@@ -429,10 +416,6 @@ class OperationWidget(Container):
             if reason:
                 return reason
         return input_problem(None)
-
-    def _set_status(self, text: str) -> None:
-        if _qt_alive(self):
-            self._status.value = text
 
     def _on_parameter_changed(self, _value=None) -> None:
         hub = viewer_hub(self.viewer)
@@ -449,7 +432,7 @@ class OperationWidget(Container):
 
     def _apply_pending(self) -> None:
         self._throttled = False
-        if self._pending and _qt_alive(self):
+        if self._pending and qt_alive(self):
             self.run(new_layer=False)
 
     def _on_run_clicked(self, _value=None) -> None:
@@ -499,15 +482,6 @@ class OperationWidget(Container):
             live.finished.connect(_done)
         else:
             live.close()
-
-
-def _qt_alive(widget) -> bool:
-    """False once the widget's Qt object has been deleted (viewer closed)."""
-    try:
-        widget.native.objectName()
-    except RuntimeError:
-        return False
-    return True
 
 
 def _closer(widget: OperationWidget):
