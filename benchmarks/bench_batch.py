@@ -91,7 +91,7 @@ def _cpu_seconds() -> float:
 
 def run_once(frames_dir: Path, store: Path, workers: int, args) -> tuple[object, float]:
     """One batch on a fresh LocalCluster; returns (summary, CPU seconds used by the workers)."""
-    from napari_xray.batch import dask_client, run_batch
+    from napari_xray.batch.run import dask_client, run_batch
 
     if store.exists():
         shutil.rmtree(store)
@@ -207,8 +207,8 @@ def compute_ceiling(frames: list[Path], args) -> float:
     """Frames per second of read + all filters alone, in this process, OpenCV on one thread."""
     import cv2
 
-    from napari_xray.batch import FilterSpec, filter_frame, parse_filters, parse_params, read_frame
-    from napari_xray.operations import OPERATIONS
+    from napari_xray.batch.run import FilterSpec, filter_frame, parse_filters, parse_params, read_frame
+    from napari_xray.engine.operations import OPERATIONS
 
     keys = parse_filters(args.filters)
     params = parse_params(None, keys)

@@ -32,7 +32,7 @@ import scipy.fft
 from scipy import ndimage
 
 from napari_xray.compare import run_comparison
-from napari_xray.operations import COMPARISON, OPERATIONS
+from napari_xray.engine.operations import COMPARISON, OPERATIONS
 
 BENCH_KEYS = ("log", "gradient", "sobel", "prewitt", "mask")
 PANELS = tuple(p for p in COMPARISON if p.key is None or p.key in BENCH_KEYS)

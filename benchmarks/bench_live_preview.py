@@ -138,8 +138,8 @@ def main(argv=None) -> int:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from napari_xray.operations import OPERATIONS
-    from napari_xray.widgets import make_widget
+    from napari_xray.engine.operations import OPERATIONS
+    from napari_xray.plugin.widgets.operation import make_widget
 
     stack, source = _load_frames()
     viewer = napari.Viewer(show=True, title="napari-xray benchmark")

@@ -47,8 +47,8 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from qtpy.QtWidgets import QApplication
 
-    from napari_xray.viewer_cli import open_viewer
-    from napari_xray.widgets import StatisticsWidget, compare_all
+    from napari_xray.plugin.viewer import open_viewer
+    from napari_xray.plugin.widgets.operation import StatisticsWidget, compare_all
 
     viewer = open_viewer(show=True)
     app = QApplication.instance()

@@ -19,8 +19,9 @@ import pytest
 import zarr
 from PIL import Image
 
-from napari_xray import batch, store
-from napari_xray.batch import (
+from napari_xray.batch import run as batch
+from napari_xray.io import store
+from napari_xray.batch.run import (
     STATUS_DONE,
     STATUS_FAILED,
     STATUS_TODO,
@@ -32,7 +33,7 @@ from napari_xray.batch import (
     parse_params,
     process_frames,
 )
-from napari_xray.operations import OPERATIONS
+from napari_xray.engine.operations import OPERATIONS
 from napari_xray.phantom import make_phantom
 
 SHAPE = (96, 128)
@@ -415,7 +416,7 @@ def test_is_xray_store(finished_store, tmp_path):
     assert not store.is_xray_store(tmp_path / "in")
     assert not store.is_xray_store(tmp_path / "missing.zarr")
     assert not store.is_xray_store(tmp_path / "in" / "img_0.png")
-    from napari_xray.io import napari_get_reader
+    from napari_xray.io.read import napari_get_reader
 
     assert napari_get_reader(str(path)) is store.open_store_layers
     assert napari_get_reader([str(path)]) is store.open_store_layers
@@ -488,7 +489,7 @@ def test_the_reader_never_installs_a_dask_client(finished_store):
     path, _ = finished_store
     code = (
         "import threading, dask, numpy as np\n"
-        "from napari_xray import store\n"
+        "from napari_xray.io import store\n"
         f"layers = store.open_store_layers({str(path)!r})\n"
         "[np.asarray(d[0]) for d, _, _ in layers]\n"
         "from distributed import default_client\n"

@@ -23,8 +23,8 @@ import pytest
 import zarr
 from PIL import Image
 
-from napari_xray.batch import STATUS_DONE, STATUS_FAILED, run_batch
-from napari_xray.operations import OPERATIONS
+from napari_xray.batch.run import STATUS_DONE, STATUS_FAILED, run_batch
+from napari_xray.engine.operations import OPERATIONS
 from test_batch import assert_store_matches_engine, reference_frame, write_bad_files, write_frames
 
 pytestmark = pytest.mark.slow

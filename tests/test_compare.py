@@ -63,7 +63,7 @@ def test_compare_on_the_default_series_writes_every_output(xray_stack, tmp_path,
 def test_run_comparison_matches_the_engine_and_shares_sobel():
     stack = np.random.default_rng(0).integers(0, 256, (2, 40, 48), dtype=np.uint8)
     results = compare.run_comparison(stack)
-    from napari_xray.operations import get_operation
+    from napari_xray.engine.operations import get_operation
 
     by_title = {panel.title: (panel, result) for panel, result in results}
     assert by_title["Original"][1] is stack

@@ -13,8 +13,8 @@ from scipy import ndimage
 from skimage import feature as skimage_feature
 
 import napari_xray
-from napari_xray import filters
-from napari_xray.operations import OPERATIONS
+from napari_xray.engine import filters
+from napari_xray.engine.operations import OPERATIONS
 
 # --------------------------------------------------------------------------- references
 

@@ -1,7 +1,7 @@
 """The reader: PNG/DICOM files, folders and lists → arrays + metadata (no viewer).
 
 Expected values come from Pillow and pydicom directly (or from the arrays the test
-wrote), never from ``napari_xray.io`` itself.
+wrote), never from ``napari_xray.io.read`` itself.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pydicom
 import pytest
 from PIL import Image
 
-from napari_xray import io as xio
-from napari_xray.io import (
+from napari_xray.io import read as xio
+from napari_xray.io.read import (
     XrayReadError,
     list_xray_files,
     napari_get_reader,
@@ -665,7 +665,7 @@ def test_top_level_exports():
 
 def test_io_imports_neither_napari_nor_qt():
     code = (
-        "import sys, napari_xray.io as m\n"
+        "import sys, napari_xray.io.read as m\n"
         f"m.read_xray({str(DICOM_FILES / 'CT_small.dcm')!r})\n"
         "bad = [n for n in sys.modules if n.split('.')[0] in "
         "('napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'vispy')]\n"

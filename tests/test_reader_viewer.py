@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from napari_xray.io import XrayReadError
+from napari_xray.io.read import XrayReadError
 
 pytestmark = pytest.mark.viewer
 

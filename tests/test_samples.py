@@ -164,16 +164,18 @@ def test_registry_falls_back_to_the_top_level_folder(tmp_path, monkeypatch, fres
 
 
 def test_manifest_sample_commands_exist():
-    """Every sample_data command in napari.yaml names a callable in napari_xray.samples."""
+    """Every sample_data command in napari.yaml names a callable in napari_xray.plugin._samples."""
     import npe2
+
+    from napari_xray.plugin import _samples
 
     manifest = npe2.PluginManifest.from_file(REPO_ROOT / "napari.yaml")
     commands = {c.id: c.python_name for c in manifest.contributions.commands}
     keys = {}
     for contrib in manifest.contributions.sample_data:
         module, _, attr = commands[contrib.command].partition(":")
-        assert module == "napari_xray.samples"
-        assert callable(getattr(samples, attr))
+        assert module == "napari_xray.plugin._samples"
+        assert callable(getattr(_samples, attr))
         keys[contrib.key] = attr
     assert keys == {
         "series": "series_sample",

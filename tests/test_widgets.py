@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 
 import napari_xray
-from napari_xray import viewer_cli
-from napari_xray._widget_hub import viewer_hub
-from napari_xray._widget_layers import display_limits
-from napari_xray.filters import normalize
-from napari_xray.operations import COMPARISON, OPERATIONS
-from napari_xray.statistics import image_statistics, intensity_histogram
-from napari_xray.widgets import (
+from napari_xray.plugin import viewer as viewer_cli
+from napari_xray.plugin.hub import viewer_hub
+from napari_xray.plugin.layers import display_limits
+from napari_xray.engine.filters import normalize
+from napari_xray.engine.operations import COMPARISON, OPERATIONS
+from napari_xray.engine.statistics import image_statistics, intensity_histogram
+from napari_xray.plugin.widgets.operation import (
     WIDGET_CLASSES,
     CompareWidget,
     MaskWidget,
@@ -71,7 +71,7 @@ def stack9(xray_stack) -> np.ndarray:
 @pytest.fixture
 def slow_worker(monkeypatch):
     """Make the background worker take ~0.15 s per frame, so tests can act while it runs."""
-    from napari_xray import _widget_live
+    from napari_xray.plugin import outputs as _widget_live
 
     original = _widget_live._compute_frames
 
@@ -97,7 +97,7 @@ def _wait_idle(qtbot, busy_object):
 
 
 def _workers_done(qtbot):
-    from napari_xray._widget_threads import running_workers
+    from napari_xray.plugin.threads import running_workers
 
     qtbot.waitUntil(lambda: not running_workers(), timeout=WAIT_MS)
 
@@ -481,7 +481,7 @@ def test_compare_all_shows_the_set_in_grid_view_and_restores(make_napari_viewer,
     sobel_gray, sobel_hot = panels[3], panels[4]
     assert sobel_gray.data is sobel_hot.data  # one array, two colormaps
     viewer.dims.set_current_step(0, 6)
-    from napari_xray._widget_layers import displayed_frame
+    from napari_xray.plugin.layers import displayed_frame
 
     assert {displayed_frame(viewer, layer) for layer in panels} == {6}
     assert "Restore" in widget._toggle_button.text
@@ -595,7 +595,7 @@ def test_console_add_filter_and_compare_all(make_napari_viewer, stack3):
 
 
 def test_console_forgets_calls_whose_layers_are_gone(make_napari_viewer, stack3):
-    from napari_xray._widget_hub import viewer_hub
+    from napari_xray.plugin.hub import viewer_hub
 
     viewer = make_napari_viewer()
     source = _add_input(viewer, stack3)

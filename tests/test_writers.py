@@ -8,8 +8,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from napari_xray.filters import normalize
-from napari_xray.writers import DEFAULT_GIF_DURATION, gif_frames, write_gif
+from napari_xray.engine.filters import normalize
+from napari_xray.io.gif import DEFAULT_GIF_DURATION, gif_frames, write_gif
 
 
 def _read(path) -> np.ndarray:

@@ -17,31 +17,31 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 _PUBLIC = {
     # engine: filters and masks (pure numpy in, numpy out)
-    "laplace_of_gaussian": "filters",
-    "gaussian_gradient_magnitude": "filters",
-    "sobel_magnitude": "filters",
-    "fourier_prewitt": "filters",
-    "canny": "filters",
-    "threshold_mask": "filters",
-    "normalize": "filters",
+    "laplace_of_gaussian": "engine.filters",
+    "gaussian_gradient_magnitude": "engine.filters",
+    "sobel_magnitude": "engine.filters",
+    "fourier_prewitt": "engine.filters",
+    "canny": "engine.filters",
+    "threshold_mask": "engine.filters",
+    "normalize": "engine.filters",
     # the one description of every operation
-    "OPERATIONS": "operations",
-    "get_operation": "operations",
-    "run_operation": "operations",
+    "OPERATIONS": "engine.operations",
+    "get_operation": "engine.operations",
+    "run_operation": "engine.operations",
     # statistics
-    "image_statistics": "statistics",
-    "intensity_histogram": "statistics",
+    "image_statistics": "engine.statistics",
+    "intensity_histogram": "engine.statistics",
     # files and sample data
-    "read_xray": "io",
-    "XrayReadError": "io",
-    "SampleDataError": "samples",
+    "read_xray": "io.read",
+    "XrayReadError": "errors",
+    "SampleDataError": "errors",
     "load_sample": "samples",
     "fetch_frames": "samples",
     "make_phantom": "phantom",
     # napari scripting (imports napari only when used)
-    "compare_all": "widgets",
-    "add_filter": "widgets",
-    "restore_view": "widgets",
+    "compare_all": "plugin.widgets.operation",
+    "add_filter": "plugin.widgets.operation",
+    "restore_view": "plugin.widgets.operation",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -18,7 +18,9 @@ EXIT_USAGE = 2
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    from . import batch, compare, viewer_cli
+    from napari_xray import compare
+    from napari_xray.batch import run as batch
+    from napari_xray.plugin import viewer as viewer_cli
 
     parser = argparse.ArgumentParser(
         prog="napari-xray",

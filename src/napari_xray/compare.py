@@ -2,7 +2,7 @@
 
 ``napari-xray compare [INPUT …] --out DIR`` reads the input (the ChestX-ray8
 series by default; the synthetic phantom, with a notice, when the real frames
-cannot be had), runs every panel of :data:`napari_xray.operations.COMPARISON`
+cannot be had), runs every panel of :data:`napari_xray.engine.operations.COMPARISON`
 on the whole stack and writes into DIR:
 
 * ``comparison.png`` – the tutorial's side-by-side figure of one frame;
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .operations import COMPARISON, ComparisonPanel, get_operation
-from .statistics import image_statistics, intensity_histogram
-from .writers import write_gif
+from napari_xray.engine.operations import COMPARISON, ComparisonPanel, get_operation
+from napari_xray.engine.statistics import image_statistics, intensity_histogram
+from napari_xray.io.gif import write_gif
 
 __all__ = [
     "OUTPUT_FILES",
@@ -79,11 +79,11 @@ def load_input(inputs: Sequence[str] | None = None, notice: Callable[[str], None
 
     Raises
     ------
-    napari_xray.io.XrayReadError
+    napari_xray.errors.XrayReadError
         When a given input cannot be read.
     """
     if inputs:
-        from .io import read_xray_with_metadata
+        from napari_xray.io.read import read_xray_with_metadata
 
         paths = list(inputs)
         data, metadata = read_xray_with_metadata(paths[0] if len(paths) == 1 else paths)
@@ -93,7 +93,7 @@ def load_input(inputs: Sequence[str] | None = None, notice: Callable[[str], None
             names = [f"frame {i}" for i in range(stack.shape[0])]
         return ComparisonInput(stack, names, ", ".join(str(p) for p in paths))
 
-    from .samples import FRAME_NAMES, SampleDataError, load_sample
+    from napari_xray.samples import FRAME_NAMES, SampleDataError, load_sample
 
     try:
         stack = load_sample("series")

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_xray.errors import SampleDataError
+
 __all__ = [
     "ENV_BASE_URL",
     "ENV_CACHE_DIR",
@@ -76,14 +78,6 @@ _CITATION = (
     "Chest X-ray Database and Benchmarks on Weakly-Supervised Classification and "
     "Localization of Common Thorax Diseases. CVPR 2017."
 )
-
-
-class SampleDataError(RuntimeError):
-    """The sample frames could not be obtained or failed their hash check.
-
-    The message always says what to do next (set ``NAPARI_XRAY_DATA_DIR``,
-    replace a file, check the URL, …).
-    """
 
 
 # --------------------------------------------------------------------------- registry
@@ -305,7 +299,7 @@ def _download(
 
 def _read_frames(paths: list[Path]) -> np.ndarray:
     """The hash-checked frames as one (n, H, W) uint8 stack, read by the plugin's reader."""
-    from .io import read_xray
+    from napari_xray.io.read import read_xray
 
     return read_xray(list(paths))
 
@@ -343,7 +337,7 @@ def load_sample(name: str) -> np.ndarray:
     if name == "frame":
         return _read_frames(fetch_frames([TUTORIAL_FRAME]))[0]
     if name == "phantom":
-        from .phantom import make_phantom
+        from napari_xray.phantom import make_phantom
 
         return make_phantom()
     raise ValueError(f"unknown sample {name!r}; valid names are: {', '.join(SAMPLE_NAMES)}")
@@ -416,7 +410,7 @@ def phantom_sample() -> list[tuple]:
         defaults; ``kwargs["metadata"]["file_names"]`` is empty and ``source``
         names the generator.
     """
-    from .phantom import make_phantom
+    from napari_xray.phantom import make_phantom
 
     data = make_phantom()
     metadata = {

@@ -48,7 +48,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def _sample_error(error: BaseException):
     """The SampleDataError in ``error``'s chain (napari may wrap plugin errors), or None."""
-    from .samples import SampleDataError
+    from napari_xray.samples import SampleDataError
 
     seen = set()
     while error is not None and id(error) not in seen:
@@ -94,7 +94,7 @@ def open_viewer(
         raise FileNotFoundError(f"{path} does not exist; pass a PNG, DICOM file or folder")
     import napari
 
-    from ._widget_compare import CompareWidget, compare_all
+    from napari_xray.plugin.widgets.compare import CompareWidget, compare_all
 
     own_viewer = viewer is None
     if viewer is None:

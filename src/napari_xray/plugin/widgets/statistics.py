@@ -1,8 +1,8 @@
 """Statistics dock: the selected layer's figures for the frame on screen and the whole
 stack, and a 256-bin histogram of the frame with the mask threshold drawn on it.
 
-Figures come from :func:`napari_xray.statistics.image_statistics` and
-:func:`~napari_xray.statistics.intensity_histogram`. The frame's figures follow
+Figures come from :func:`napari_xray.engine.statistics.image_statistics` and
+:func:`~napari_xray.engine.statistics.intensity_histogram`. The frame's figures follow
 the frame slider; the stack's are computed once per layer data (in a worker when
 the stack is large) and cached. The threshold line follows the mask widget
 (through the viewer's hub) or :meth:`StatisticsWidget.set_threshold`.
@@ -25,9 +25,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ._widget_hub import MASK_THRESHOLD, viewer_hub
-from ._widget_layers import METADATA_KEY, displayed_plane, layer_alive, qt_alive
-from .statistics import image_statistics, intensity_histogram
+from napari_xray.plugin.hub import MASK_THRESHOLD, viewer_hub
+from napari_xray.plugin.layers import METADATA_KEY, displayed_plane, layer_alive, qt_alive
+from napari_xray.engine.statistics import image_statistics, intensity_histogram
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -42,7 +42,7 @@ _DEBOUNCE_MS = 40
 
 
 def _default_threshold() -> float:
-    from .operations import OPERATIONS
+    from napari_xray.engine.operations import OPERATIONS
 
     mask = OPERATIONS.get("mask")
     return float(mask.defaults().get("threshold", 150.0)) if mask is not None else 150.0
@@ -250,7 +250,7 @@ class StatisticsWidget(QWidget):
     def _start_worker(self, layer, key) -> None:
         from napari.qt.threading import create_worker
 
-        from ._widget_threads import start_worker
+        from napari_xray.plugin.threads import start_worker
 
         if self._worker is not None:
             self._worker.quit()

@@ -1,7 +1,7 @@
 """Compare all: the tutorial's side-by-side set as layers in napari's grid view.
 
 One click (or :func:`compare_all`) adds one layer per panel of
-:data:`napari_xray.operations.COMPARISON`, named by the panel's title (the
+:data:`napari_xray.engine.operations.COMPARISON`, named by the panel's title (the
 original is the input layer itself; Sobel gray and hot are two layers sharing
 one array; the input's name is in each layer's metadata), hides every other
 layer, shows the layer names in the panels and switches napari's grid view on,
@@ -12,7 +12,7 @@ camera, the layers' visibility and their name overlays as they were.
 "Save grid as PNG" writes ``viewer.screenshot(path, canvas_only=True)``: exactly
 what the canvas shows (colormaps, contrast limits, frame), in the canvas'
 resolution. "Save GIF" writes the selected image layer with
-:func:`napari_xray.writers.write_gif`.
+:func:`napari_xray.io.gif.write_gif`.
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
 
-from ._widget_hub import viewer_hub
-from ._widget_layers import (
+from napari_xray.plugin.hub import viewer_hub
+from napari_xray.plugin.layers import (
     LayerPickerMixin,
     image_layer_choices,
     input_problem,
     layer_alive,
     qt_alive,
 )
-from ._widget_live import LiveFilter, OutputSpec
-from .operations import COMPARISON, get_operation
+from napari_xray.plugin.outputs import LiveFilter, OutputSpec
+from napari_xray.engine.operations import COMPARISON, get_operation
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -141,7 +141,7 @@ def compare_all(
     """Show the tutorial's comparison of ``layer`` side by side in napari's grid view.
 
     Adds (or, when already comparing this layer, updates) one layer per panel of
-    :data:`~napari_xray.operations.COMPARISON`, hides the other layers, shows
+    :data:`~napari_xray.engine.operations.COMPARISON`, hides the other layers, shows
     layer names in the panels and switches the grid on. Undo with
     :func:`restore_view` (the "Compare all" button toggles between the two).
 
@@ -358,7 +358,7 @@ class CompareWidget(LayerPickerMixin, Container):
     def save_gif(self, path: str | Path, layer: Layer | None = None) -> Path:
         """Save ``layer`` (default: the selected image layer) as an animated GIF.
 
-        Uses :func:`napari_xray.writers.write_gif` with this widget's frame duration.
+        Uses :func:`napari_xray.io.gif.write_gif` with this widget's frame duration.
 
         Returns
         -------
@@ -372,7 +372,7 @@ class CompareWidget(LayerPickerMixin, Container):
         """
         from napari.layers import Image
 
-        from .writers import write_gif
+        from napari_xray.io.gif import write_gif
 
         layer = layer if layer is not None else self.viewer.layers.selection.active
         if not isinstance(layer, Image):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .filters import normalize
+from napari_xray.engine.filters import normalize
 
 __all__ = ["DEFAULT_GIF_DURATION", "gif_frames", "write_gif"]
 

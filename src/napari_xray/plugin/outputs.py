@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from psygnal import Signal
 
-from ._widget_layers import (
+from napari_xray.plugin.layers import (
     METADATA_KEY,
     display_limits,
     displayed_frame,
@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Layer
 
-    from .operations import Operation
+    from napari_xray.engine.operations import Operation
 
 __all__ = ["STACK_DELAY_MS", "LiveFilter", "OutputSpec"]
 
@@ -472,7 +472,7 @@ class LiveFilter:
         worker.returned.connect(lambda _=None: self._on_returned(generation))
         worker.finished.connect(lambda: self._on_worker_finished(worker))
         self._worker = worker
-        from ._widget_threads import start_worker
+        from napari_xray.plugin.threads import start_worker
 
         self.status.emit(
             f"Frame on screen shown in {self.preview_seconds * 1000:.0f} ms; "
@@ -538,7 +538,7 @@ class LiveFilter:
         self.completed_generation = generation
         viewer = self.viewer
         if viewer is not None:
-            from ._widget_hub import viewer_hub
+            from napari_xray.plugin.hub import viewer_hub
 
             viewer_hub(viewer).outputs_completed.emit(self.layers())
         self._elapsed = time.perf_counter() - self._started

@@ -2,7 +2,7 @@
 
 Widgets, menus, the command line, the headless comparison and the Dask batch
 are all generated from :data:`OPERATIONS`; adding an operation is one entry here
-(plus its pure function in :mod:`napari_xray.filters`), never a new widget.
+(plus its pure function in :mod:`napari_xray.engine.filters`), never a new widget.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import filters
+from napari_xray.engine import filters
 
 __all__ = [
     "COMPARISON",

@@ -39,7 +39,7 @@ class ViewerHub:
 
     def __init__(self) -> None:
         self.thresholds: dict[str, float] = {}
-        self.comparison: Any = None  # napari_xray._widget_compare._Comparison
+        self.comparison: Any = None  # napari_xray.plugin.widgets.compare._Comparison
         self.console: dict[tuple[int, str], Any] = {}  # (id(input layer), key) -> LiveFilter
 
     def publish(self, name: str, value: float | None) -> None:

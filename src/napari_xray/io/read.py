@@ -61,6 +61,8 @@ from typing import Any
 
 import numpy as np
 
+from napari_xray.errors import XrayReadError
+
 __all__ = [
     "DICOM_SUFFIXES",
     "PNG_SUFFIXES",
@@ -90,18 +92,6 @@ _DICOM_MAGIC_OFFSET = 128
 _INTEGER_DTYPES = tuple(
     np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32)
 )
-
-
-class XrayReadError(ValueError):
-    """A file or folder claimed by the X-ray reader could not be read.
-
-    The message names the file and says what to do. ``path`` is the offending
-    file or folder (``None`` when the error concerns several paths).
-    """
-
-    def __init__(self, message: str, path: PathLike | None = None):
-        super().__init__(message)
-        self.path = None if path is None else os.fspath(path)
 
 
 # --------------------------------------------------------------------------------------
@@ -157,7 +147,7 @@ def _source_kind(path: Path) -> str | None:
     """The one place that decides what a path is.
 
     Returns ``"png"``, ``"dicom"``, ``"folder"``, ``"zarr"`` (a ``*.zarr`` directory;
-    napari-xray's own batch stores go to :mod:`napari_xray.store`) or
+    napari-xray's own batch stores go to :mod:`napari_xray.io.store`) or
     ``None`` (not ours / does not exist). Only cheap checks: ``stat`` and, for an
     extension-less file, its first 132 bytes.
     """
@@ -269,7 +259,7 @@ def napari_get_reader(path: PathLike | Sequence[PathLike]) -> Callable | None:
     if not paths:
         return None
     if len(paths) == 1:
-        from . import store  # napari-xray batch results: STORE.zarr or STORE.zarr/<filter>
+        from napari_xray.io import store  # napari-xray batch results: STORE.zarr or STORE.zarr/<filter>
 
         if store.is_xray_store(paths[0]):
             return store.open_store_layers
@@ -406,7 +396,7 @@ def read_xray_with_metadata(path_or_paths: PathOrPaths) -> tuple[np.ndarray, dic
         elif kind == "zarr":
             raise XrayReadError(
                 f"{path} is a Zarr store, not an image file; open napari-xray batch "
-                "results with napari_xray.store.open_store_layers (or in napari)",
+                "results with napari_xray.io.store.open_store_layers (or in napari)",
                 path,
             )
         elif kind in ("png", "dicom"):

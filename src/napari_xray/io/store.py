@@ -1,7 +1,7 @@
 """Open a ``napari-xray batch`` Zarr store in napari as lazy, Dask-backed layers.
 
 Each result array of the store (``log``, ``gradient``, …; see
-:mod:`napari_xray.batch` for the layout) becomes one layer whose data is
+:mod:`napari_xray.batch.run` for the layout) becomes one layer whose data is
 ``dask.array.from_zarr`` of it: napari computes only the frame on screen, one
 chunk per layer. Frames the batch has not done (or could not read) show as
 zeros, Zarr's fill value.
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .batch import STATUS_ARRAY as _STATUS_ARRAY
-from .batch import STORE_FORMAT
-from .operations import OPERATIONS
+from napari_xray.batch.run import STATUS_ARRAY as _STATUS_ARRAY
+from napari_xray.batch.run import STORE_FORMAT
+from napari_xray.engine.operations import OPERATIONS
 
 __all__ = [
     "is_xray_store",

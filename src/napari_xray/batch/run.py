@@ -2,7 +2,7 @@
 
 ``napari-xray batch INPUT … --out STORE.zarr`` reads every input frame with
 :func:`napari_xray.io.read_xray`, runs the selected operations of
-:data:`napari_xray.operations.OPERATIONS` on it (frame by frame, never across
+:data:`napari_xray.engine.operations.OPERATIONS` on it (frame by frame, never across
 frames) and writes one ``(N, H, W)`` array per operation. Nothing here is
 written per filter: the arrays, their dtypes, parameters and display hints are
 all generated from the operation description.
@@ -71,8 +71,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .io import XrayReadError, list_xray_files, natural_sort_key, read_xray
-from .operations import OPERATIONS, get_operation
+from napari_xray.errors import BatchError
+
+from napari_xray.io.read import XrayReadError, list_xray_files, natural_sort_key, read_xray
+from napari_xray.engine.operations import OPERATIONS, get_operation
 
 __all__ = [
     "COMPRESSIONS",
@@ -144,13 +146,6 @@ _LAST_STATE = {
 }
 
 
-class BatchError(ValueError):
-    """A problem the user can fix (bad inputs, incompatible store, no workers …).
-
-    The CLI turns it into one line and exit status 2.
-    """
-
-
 # --------------------------------------------------------------------------------------
 # Inputs, filters, parameters
 # --------------------------------------------------------------------------------------
@@ -160,7 +155,7 @@ def discover_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     """Expand files, folders and glob patterns into the list of frames to process.
 
     * A folder gives its PNG/DICOM files exactly as the reader lists them
-      (:func:`napari_xray.io.list_xray_files`: natural order, hidden files,
+      (:func:`napari_xray.io.read.list_xray_files`: natural order, hidden files,
       subfolders and other files such as ``Data_Entry_2017.csv`` skipped).
     * A glob (``*``, ``?``, ``[``; ``**`` recurses) gives the matching files that
       the reader would list in their folder, in natural order, and the images of
@@ -245,7 +240,7 @@ def parse_filters(text: str | Sequence[str] | None) -> list[str]:
     """The operation keys selected by ``--filters`` (``"log,sobel"`` or a list).
 
     ``None`` or an empty selection means every operation of
-    :data:`~napari_xray.operations.OPERATIONS`, in its order.
+    :data:`~napari_xray.engine.operations.OPERATIONS`, in its order.
 
     Returns
     -------
@@ -643,7 +638,7 @@ def _worker_check(store: str, probe_path: str, ignore_interrupt: bool = False) -
     the client, which then stops the cluster cleanly instead of every worker
     printing a traceback.
     """
-    from . import __version__
+    from napari_xray import __version__
 
     if ignore_interrupt:
         import signal
@@ -1034,7 +1029,7 @@ def open_or_create_store(
 
 
 def _version() -> str:
-    from . import __version__
+    from napari_xray import __version__
 
     return __version__
 

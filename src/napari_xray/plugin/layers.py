@@ -1,7 +1,7 @@
 """Layer plumbing shared by the napari-xray widgets: which layers can be filtered,
 which frame is on screen, and how an engine result becomes a napari layer.
 
-Nothing here computes pixels; results come from :mod:`napari_xray.operations`.
+Nothing here computes pixels; results come from :mod:`napari_xray.engine.operations`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Layer
 
-    from .operations import Operation
+    from napari_xray.engine.operations import Operation
 
 __all__ = [
     "METADATA_KEY",
@@ -294,7 +294,7 @@ def output_metadata(
         (name), ``version`` (napari-xray's) and ``complete`` (False while frames other
         than the one on screen are still being computed).
     """
-    from . import __version__
+    from napari_xray import __version__
 
     return {
         "operation": operation.key,

@@ -2,12 +2,12 @@
 "Compare all", "Statistics", and the console functions behind them.
 
 Every operation widget is built by :class:`OperationWidget` from the engine's one
-description of its operations (:data:`napari_xray.operations.OPERATIONS`); the
+description of its operations (:data:`napari_xray.engine.operations.OPERATIONS`); the
 classes npe2 opens (``LogWidget``, ``SobelWidget``, …) are generated from it by a
 loop, so adding an operation is one entry there plus its manifest lines. The
 widgets never compute beyond calling the engine.
 
-Controls, from each :class:`~napari_xray.operations.Parameter`:
+Controls, from each :class:`~napari_xray.engine.operations.Parameter`:
 
 * numbers with both bounds: a slider with an editable readout (min/max/step from
   the parameter); numbers in the input's intensity units
@@ -44,9 +44,9 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from ._widget_compare import CompareWidget, compare_all, is_comparing, restore_view
-from ._widget_hub import viewer_hub
-from ._widget_layers import (
+from napari_xray.plugin.widgets.compare import CompareWidget, compare_all, is_comparing, restore_view
+from napari_xray.plugin.hub import viewer_hub
+from napari_xray.plugin.layers import (
     LayerPickerMixin,
     data_range,
     image_layer_choices,
@@ -54,9 +54,9 @@ from ._widget_layers import (
     napari_colormap,
     qt_alive,
 )
-from ._widget_live import LiveFilter, OutputSpec
-from ._widget_statistics import StatisticsWidget
-from .operations import OPERATIONS, Operation, Parameter, get_operation
+from napari_xray.plugin.outputs import LiveFilter, OutputSpec
+from napari_xray.plugin.widgets.statistics import StatisticsWidget
+from napari_xray.engine.operations import OPERATIONS, Operation, Parameter, get_operation
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -579,7 +579,7 @@ def add_filter(
         A grayscale image layer (2D frame or stack of frames); ``None`` means the
         selected layer.
     key : str
-        An operation of :data:`napari_xray.operations.OPERATIONS`.
+        An operation of :data:`napari_xray.engine.operations.OPERATIONS`.
     new_layer : bool
         Add a new layer even if an earlier call made one for this layer and operation.
     wait : bool

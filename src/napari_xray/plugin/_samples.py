@@ -1,0 +1,5 @@
+"""The npe2 sample-data contributions."""
+
+from napari_xray.samples import frame_sample, phantom_sample, series_sample
+
+__all__ = ["frame_sample", "phantom_sample", "series_sample"]

@@ -1,0 +1,23 @@
+"""The dock widgets napari opens from the manifest."""
+
+from napari_xray.plugin.widgets.compare import CompareWidget
+from napari_xray.plugin.widgets.operation import (
+    CannyWidget,
+    GradientWidget,
+    LogWidget,
+    MaskWidget,
+    PrewittWidget,
+    SobelWidget,
+)
+from napari_xray.plugin.widgets.statistics import StatisticsWidget
+
+__all__ = [
+    "CannyWidget",
+    "CompareWidget",
+    "GradientWidget",
+    "LogWidget",
+    "MaskWidget",
+    "PrewittWidget",
+    "SobelWidget",
+    "StatisticsWidget",
+]
