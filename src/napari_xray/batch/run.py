@@ -72,6 +72,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from napari_xray.errors import BatchError
+from napari_xray.io.store import (
+    STATUS_ARRAY,
+    STATUS_CODES,
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_TODO,
+    STORE_FORMAT,
+    STORE_VERSION,
+)
 
 from napari_xray.io.read import XrayReadError, list_xray_files, natural_sort_key, read_xray
 from napari_xray.engine.operations import OPERATIONS, get_operation
@@ -108,18 +117,6 @@ __all__ = [
     "run_command",
 ]
 
-#: Value of ``status[i]`` for a frame not processed yet (also Zarr's fill value).
-STATUS_TODO = 0
-#: Value of ``status[i]`` once every result of frame ``i`` is written.
-STATUS_DONE = 1
-#: Value of ``status[i]`` for a frame that could not be read (listed in the report).
-STATUS_FAILED = 2
-STATUS_CODES = {STATUS_TODO: "to do", STATUS_DONE: "done", STATUS_FAILED: "failed"}
-
-#: ``attrs["napari_xray"]["format"]`` of a batch store.
-STORE_FORMAT = "napari-xray-batch"
-STORE_VERSION = 1
-STATUS_ARRAY = "status"
 #: Environment variable: seconds each worker sleeps per frame (a test hook).
 TEST_DELAY_ENV = "NAPARI_XRAY_BATCH_TEST_DELAY"
 

@@ -20,8 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from napari_xray.batch.run import STATUS_ARRAY as _STATUS_ARRAY
-from napari_xray.batch.run import STORE_FORMAT
 from napari_xray.engine.operations import OPERATIONS
 
 __all__ = [
@@ -30,6 +28,19 @@ __all__ = [
 ]
 
 LayerDataTuple = tuple  # (data, kwargs, layer_type)
+
+#: Value of ``status[i]`` for a frame not processed yet (also Zarr's fill value).
+STATUS_TODO = 0
+#: Value of ``status[i]`` once every result of frame ``i`` is written.
+STATUS_DONE = 1
+#: Value of ``status[i]`` for a frame that could not be read (listed in the report).
+STATUS_FAILED = 2
+STATUS_CODES = {STATUS_TODO: "to do", STATUS_DONE: "done", STATUS_FAILED: "failed"}
+
+#: ``attrs["napari_xray"]["format"]`` of a batch store.
+STORE_FORMAT = "napari-xray-batch"
+STORE_VERSION = 1
+STATUS_ARRAY = "status"
 
 
 
@@ -121,7 +132,7 @@ def open_store_layers(path: str | os.PathLike) -> list[LayerDataTuple]:
     group = zarr.open_group(str(root), mode="r", zarr_format=3)
     attrs = dict(group.attrs)
     config = attrs["napari_xray"]
-    status_attrs = dict(group[_STATUS_ARRAY].attrs) if _STATUS_ARRAY in group else {}
+    status_attrs = dict(group[STATUS_ARRAY].attrs) if STATUS_ARRAY in group else {}
     store_name = root.name[: -len(".zarr")] if root.name.lower().endswith(".zarr") else root.name
     shared = {
         "store": str(root),
