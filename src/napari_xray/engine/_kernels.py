@@ -1,0 +1,221 @@
+"""The building blocks of the filters: SciPy's Gaussian kernels, separable correlation
+with OpenCV, gradient magnitudes, min-max normalisation, Fourier smoothing and
+Canny's non-maximum suppression with hysteresis. Each works on one 2D frame."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+from napari_xray.engine._frames import scratch
+
+# scipy.ndimage's default truncation: the kernel radius is int(truncate * sigma + 0.5).
+_TRUNCATE = 4.0
+# OpenCV depths that cv2.sepFilter2D reads directly (no float32 copy needed).
+_CV_NATIVE = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+
+
+@lru_cache(maxsize=64)
+def gaussian_kernel(sigma: float, order: int) -> np.ndarray:
+    """SciPy's 1D Gaussian (derivative) kernel for correlation, as float32.
+
+    Same radius (``int(4 * sigma + 0.5)``) and normalisation as
+    ``scipy.ndimage.gaussian_filter1d``; SciPy *convolves* with its kernel, so the
+    odd (first-derivative) kernel is mirrored here for OpenCV's correlation.
+    """
+    radius = int(_TRUNCATE * sigma + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    phi = np.exp(-0.5 * (x / sigma) ** 2)
+    phi /= phi.sum()
+    if order == 0:
+        kernel = phi
+    elif order == 1:
+        kernel = -x / sigma**2 * phi
+    elif order == 2:
+        kernel = (x**2 / sigma**4 - 1.0 / sigma**2) * phi
+    else:  # pragma: no cover - internal use only
+        raise ValueError(f"order must be 0, 1 or 2, got {order}")
+    if order == 1:
+        kernel = kernel[::-1]
+    return np.ascontiguousarray(kernel, dtype=np.float32)
+
+
+DIFF = np.array([-1.0, 0.0, 1.0], dtype=np.float32)
+SOBEL_SMOOTH = np.array([1.0, 2.0, 1.0], dtype=np.float32)
+PREWITT_SMOOTH = np.array([1.0, 1.0, 1.0], dtype=np.float32)
+
+
+def separable(frame, kernel_rows, kernel_cols, out: np.ndarray) -> np.ndarray:
+    """Correlate ``frame`` with ``kernel_rows`` along axis 0 and ``kernel_cols`` along axis 1.
+
+    Writes float32 into ``out`` and returns it. Border rule ``cv2.BORDER_REFLECT``
+    is scipy.ndimage's ``mode="reflect"``. Frames smaller than a kernel fall back
+    to scipy, whose reflection repeats for arbitrarily short axes.
+    """
+    height, width = frame.shape
+    if len(kernel_rows) // 2 >= height or len(kernel_cols) // 2 >= width:
+        data = np.asarray(frame, dtype=np.float32)
+        rows = ndimage.correlate1d(data, kernel_rows, axis=0, mode="reflect")
+        ndimage.correlate1d(rows, kernel_cols, axis=1, mode="reflect", output=out)
+        return out
+    # OpenCV's kernelX runs along columns (axis 1), kernelY along rows (axis 0).
+    cv2.sepFilter2D(
+        frame, cv2.CV_32F, kernel_cols, kernel_rows, dst=out, borderType=cv2.BORDER_REFLECT
+    )
+    return out
+
+
+def gradient_magnitude(frame, kernel_diff, kernel_smooth, out: np.ndarray) -> np.ndarray:
+    """hypot of the derivatives along both axes (difference ⊗ smoothing kernels) into ``out``.
+
+    NumPy does the squares and root rather than ``cv2.magnitude``, whose last
+    bit differs between the main thread and worker threads: a stack's result
+    must equal the stack of its frames' results exactly.
+    """
+    along_rows = separable(frame, kernel_diff, kernel_smooth, scratch.get("d0", frame.shape))
+    along_cols = separable(frame, kernel_smooth, kernel_diff, scratch.get("d1", frame.shape))
+    np.multiply(along_rows, along_rows, out=along_rows)
+    np.multiply(along_cols, along_cols, out=along_cols)
+    np.add(along_rows, along_cols, out=out)
+    return np.sqrt(out, out=out)
+
+
+def normalize_in_place(frame: np.ndarray) -> np.ndarray:
+    """255·(x − min)/(max − min) on a float32 frame, in place; a constant frame gives zeros."""
+    low, high = cv2.minMaxLoc(frame)[:2]
+    span = high - low
+    if not span > 0:
+        frame.fill(0)
+        return frame
+    np.subtract(frame, np.float32(low), out=frame)
+    return np.multiply(frame, np.float32(255.0 / span), out=frame)
+
+
+def as_opencv_input(frame: np.ndarray) -> np.ndarray:
+    """``frame`` as OpenCV reads it: native-endian, C-contiguous, a depth it knows.
+
+    Frames that already are pass through without a copy; others are converted
+    into a per-thread float32 buffer.
+    """
+    if frame.dtype.type in _CV_NATIVE and frame.dtype.isnative and frame.flags.c_contiguous:
+        return frame
+    if frame.dtype.type in _CV_NATIVE and frame.dtype.isnative:
+        return np.ascontiguousarray(frame)
+    buffer = scratch.get("input", frame.shape)
+    np.copyto(buffer, frame, casting="unsafe")
+    return buffer
+
+
+@lru_cache(maxsize=32)
+def fourier_gaussian_row_ccs(length: int, sigma: float) -> np.ndarray:
+    """``fourier_gaussian``'s 1D transfer function laid out like OpenCV's packed row spectrum.
+
+    ``cv2.dft(..., flags=cv2.DFT_ROWS)`` packs each row's real spectrum as
+    ``[Re0, Re1, Im1, Re2, Im2, …]`` (plus ``Re(n/2)`` last for an even length).
+    The Gaussian's transfer function is real and even, so both slots of a
+    frequency get its value. The inverse DFT's 1/n scale is folded in.
+    """
+    half = ndimage.fourier_gaussian(np.ones(length // 2 + 1), sigma, n=length) / length
+    packed = np.empty(length, dtype=np.float64)
+    packed[0] = half[0]
+    pairs = (length - 1) // 2
+    packed[1 : 2 * pairs + 1 : 2] = half[1 : pairs + 1]
+    packed[2 : 2 * pairs + 2 : 2] = half[1 : pairs + 1]
+    if length % 2 == 0:
+        packed[-1] = half[length // 2]
+    return packed.astype(np.float32)
+
+
+def smooth_rows_in_fourier(data: np.ndarray, sigma: float, name: str) -> np.ndarray:
+    """Fourier-domain Gaussian smoothing of every row of ``data`` (float32, C-contiguous)."""
+    spectrum = cv2.dft(data, dst=scratch.get(f"{name}-spectrum", data.shape), flags=cv2.DFT_ROWS)
+    np.multiply(spectrum, fourier_gaussian_row_ccs(data.shape[1], sigma), out=spectrum)
+    return cv2.idft(
+        spectrum,
+        dst=scratch.get(f"{name}-rows", data.shape),
+        flags=cv2.DFT_ROWS | cv2.DFT_REAL_OUTPUT,
+    )
+
+
+def fourier_smooth_frame(frame: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing of one frame in the Fourier domain, as C-contiguous float32.
+
+    FFT → ``scipy.ndimage.fourier_gaussian`` on the spectrum (``n`` = frame width
+    for the real FFT) → inverse FFT. Equals ``gaussian_filter(frame, sigma,
+    mode="wrap")`` up to the Gaussian's truncation: Fourier filtering treats the
+    frame as periodic.
+
+    The Gaussian's transfer function is separable, so multiplying the 2D
+    spectrum by it is the same linear operator as doing so along the rows and
+    then along the columns; OpenCV's packed 1D real DFTs (columns via a
+    transpose) do that about 1.5× faster than a 2D transform. Tiny frames use
+    ``scipy.fft`` directly.
+    """
+    data = scratch.get("input", frame.shape)
+    np.copyto(data, frame, casting="unsafe")
+    if min(data.shape) < 8:
+        spectrum = ndimage.fourier_gaussian(scipy.fft.rfft2(data), sigma, n=data.shape[-1])
+        return np.ascontiguousarray(scipy.fft.irfft2(spectrum, s=data.shape), np.float32)
+    along_rows = smooth_rows_in_fourier(data, sigma, "rows")
+    transposed = cv2.transpose(along_rows, dst=scratch.get("transposed", data.shape[::-1]))
+    along_both = smooth_rows_in_fourier(transposed, sigma, "columns")
+    return cv2.transpose(along_both, dst=scratch.get("smooth", data.shape))
+
+
+def dtype_max(dtype: np.dtype) -> float:
+    """The intensity that skimage maps to 1.0: the integer type's max, or 1.0 for floats."""
+    if dtype.kind == "b":
+        return 1.0
+    if np.issubdtype(dtype, np.integer):
+        return float(np.iinfo(dtype).max)
+    return 1.0
+
+
+def suppress_and_link(d_rows, d_cols, low: float, high: float, out: np.ndarray) -> None:
+    """Canny's non-maximum suppression (bilinear, as skimage) and hysteresis on one frame.
+
+    A pixel whose gradient magnitude is at least ``low`` survives when it is not
+    smaller than the magnitude interpolated one step forward and one step back
+    along its gradient direction (between the axis neighbour and the diagonal
+    neighbour, weighted by the gradient's slope). Survivors are linked into
+    8-connected segments; a segment is kept when any pixel of it reaches
+    ``high``. The one-pixel border is never an edge. Writes the bool edges
+    into ``out`` (C-contiguous, the frame's shape).
+    """
+    height, width = d_rows.shape
+    magnitude = np.multiply(d_rows, d_rows, out=scratch.get("magnitude", d_rows.shape))
+    cols_squared = np.multiply(d_cols, d_cols, out=scratch.get("squared", d_rows.shape))
+    np.sqrt(np.add(magnitude, cols_squared, out=magnitude), out=magnitude)
+    candidates = magnitude >= max(low, 1e-14)
+    candidates[[0, -1], :] = False
+    candidates[:, [0, -1]] = False
+    index = np.flatnonzero(candidates)
+    flat = magnitude.ravel()
+    grad_rows, grad_cols, value = d_rows.ravel()[index], d_cols.ravel()[index], flat[index]
+    abs_rows, abs_cols = np.abs(grad_rows), np.abs(grad_cols)
+    # Steps in flat indices: one row is `width` elements.
+    step_row = np.where(grad_rows > 0, width, -width)
+    step_col = np.where(grad_cols > 0, 1, -1)
+    mostly_vertical = abs_rows > abs_cols
+    axis_step = np.where(mostly_vertical, step_row, step_col)
+    diagonal_step = step_row + step_col
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(mostly_vertical, abs_cols / abs_rows, abs_rows / abs_cols)
+    ahead = flat[index + axis_step] * (1 - slope) + flat[index + diagonal_step] * slope
+    behind = flat[index - axis_step] * (1 - slope) + flat[index - diagonal_step] * slope
+    is_maximum = (ahead <= value) & (behind <= value)
+    thin_index = index[is_maximum]
+    thin = np.zeros(height * width, dtype=np.uint8)
+    thin[thin_index] = 1
+    count, labels = cv2.connectedComponents(thin.reshape(height, width), connectivity=8)
+    labels = labels.ravel()
+    keep = np.zeros(count, dtype=bool)
+    keep[labels[index[is_maximum & (value >= high)]]] = True
+    keep[0] = False
+    # Only thinned pixels can be edges: look up their segments, not the whole frame.
+    out.fill(False)
+    out.ravel()[thin_index] = keep[labels[thin_index]]
