@@ -15,8 +15,11 @@ from napari_xray.engine._frames import scratch
 
 # scipy.ndimage's default truncation: the kernel radius is int(truncate * sigma + 0.5).
 _TRUNCATE = 4.0
-# OpenCV depths that cv2.sepFilter2D reads directly (no float32 copy needed).
-_CV_NATIVE = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+# Depths that cv2.sepFilter2D reads directly into a float32 output, on OpenCV 4 and 5
+# alike (OpenCV 5 refuses float64 input with float32 output).
+_CV_NATIVE = (np.uint8, np.uint16, np.int16, np.float32)
+# Dtypes all of whose values float32 holds exactly: converted without an offset.
+_EXACT_IN_FLOAT32 = (np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.float16, np.float32)
 
 
 @lru_cache(maxsize=64)
@@ -95,19 +98,38 @@ def normalize_in_place(frame: np.ndarray) -> np.ndarray:
     return np.multiply(frame, np.float32(255.0 / span), out=frame)
 
 
-def as_opencv_input(frame: np.ndarray) -> np.ndarray:
-    """``frame`` as OpenCV reads it: native-endian, C-contiguous, a depth it knows.
+def frame_offset(frame: np.ndarray) -> float:
+    """The value taken off ``frame`` before it becomes float32.
 
-    Frames that already are pass through without a copy; others are converted
-    into a per-thread float32 buffer.
+    0 when float32 holds every value of the dtype exactly; otherwise the middle
+    of the frame's range, so that float64 or int32 data far from zero keep
+    their detail. The edge filters do not change under an offset (their
+    derivative kernels sum to zero); the Laplacian of Gaussian adds it back.
     """
-    if frame.dtype.type in _CV_NATIVE and frame.dtype.isnative and frame.flags.c_contiguous:
-        return frame
+    if frame.dtype.type in _EXACT_IN_FLOAT32:
+        return 0.0
+    return float(frame.min()) / 2 + float(frame.max()) / 2
+
+
+def to_float32(frame: np.ndarray, out: np.ndarray, offset: float = 0.0) -> np.ndarray:
+    """``frame - offset`` (computed in the frame's own precision) written into float32 ``out``."""
+    if offset:
+        return np.subtract(frame, offset, out=out, casting="unsafe")
+    np.copyto(out, frame, casting="unsafe")
+    return out
+
+
+def as_opencv_input(frame: np.ndarray) -> tuple[np.ndarray, float]:
+    """``frame`` as OpenCV reads it (native-endian, C-contiguous, a depth it knows) and its offset.
+
+    uint8, uint16, int16 and float32 frames pass through without a copy (offset
+    0); every other dtype becomes ``frame - frame_offset(frame)`` in a
+    per-thread float32 buffer.
+    """
     if frame.dtype.type in _CV_NATIVE and frame.dtype.isnative:
-        return np.ascontiguousarray(frame)
-    buffer = scratch.get("input", frame.shape)
-    np.copyto(buffer, frame, casting="unsafe")
-    return buffer
+        return np.ascontiguousarray(frame), 0.0
+    offset = frame_offset(frame)
+    return to_float32(frame, scratch.get("input", frame.shape), offset), offset
 
 
 @lru_cache(maxsize=32)
@@ -155,8 +177,7 @@ def fourier_smooth_frame(frame: np.ndarray, sigma: float) -> np.ndarray:
     transpose) do that about 1.5× faster than a 2D transform. Tiny frames use
     ``scipy.fft`` directly.
     """
-    data = scratch.get("input", frame.shape)
-    np.copyto(data, frame, casting="unsafe")
+    data = to_float32(frame, scratch.get("input", frame.shape), frame_offset(frame))
     if min(data.shape) < 8:
         spectrum = ndimage.fourier_gaussian(scipy.fft.rfft2(data), sigma, n=data.shape[-1])
         return np.ascontiguousarray(scipy.fft.irfft2(spectrum, s=data.shape), np.float32)

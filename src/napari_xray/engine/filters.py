@@ -31,11 +31,13 @@ from napari_xray.engine._kernels import (
     as_opencv_input,
     dtype_max,
     fourier_smooth_frame,
+    frame_offset,
     gaussian_kernel,
     gradient_magnitude,
     normalize_in_place,
     separable,
     suppress_and_link,
+    to_float32,
 )
 
 __all__ = [
@@ -58,7 +60,7 @@ def laplace_of_gaussian(image, sigma: float = 1.0) -> np.ndarray:
     image : array_like, shape (H, W) or (N, H, W)
         One radiograph or a stack of separate radiographs; any real dtype.
     sigma : float
-        Gaussian standard deviation in pixels, 0 < sigma <= ``MAX_SIGMA``.
+        Gaussian standard deviation in pixels, ``MIN_SIGMA`` (0.01) <= sigma <= ``MAX_SIGMA`` (64).
 
     Returns
     -------
@@ -72,14 +74,19 @@ def laplace_of_gaussian(image, sigma: float = 1.0) -> np.ndarray:
     ValueError
         For a bad image (see module docstring) or a sigma out of range.
     """
-    array = check_image(image)
+    array = check_image(image, limit_magnitude=True)
     sigma = check_sigma(sigma)
     g0, g2 = gaussian_kernel(sigma, 0), gaussian_kernel(sigma, 2)
 
+    # The response to a constant 1 (reflect borders keep it constant): LoG(x + c) = LoG(x) + c·this.
+    constant_response = 2.0 * float(g2.sum(dtype=np.float64)) * float(g0.sum(dtype=np.float64))
+
     def frame_log(frame, out):
-        frame = as_opencv_input(frame)
-        separable(frame, g2, g0, out)
-        np.add(out, separable(frame, g0, g2, scratch.get("d0", frame.shape)), out=out)
+        pixels, offset = as_opencv_input(frame)
+        separable(pixels, g2, g0, out)
+        np.add(out, separable(pixels, g0, g2, scratch.get("d0", frame.shape)), out=out)
+        if offset:
+            np.add(out, np.float32(offset * constant_response), out=out)
 
     return map_frames(frame_log, array, np.float32)
 
@@ -91,7 +98,7 @@ def gaussian_gradient_magnitude(image, sigma: float = 2.0) -> np.ndarray:
     ----------
     image : array_like, shape (H, W) or (N, H, W)
     sigma : float
-        Gaussian standard deviation in pixels, 0 < sigma <= ``MAX_SIGMA``.
+        Gaussian standard deviation in pixels, ``MIN_SIGMA`` (0.01) <= sigma <= ``MAX_SIGMA`` (64).
 
     Returns
     -------
@@ -104,12 +111,12 @@ def gaussian_gradient_magnitude(image, sigma: float = 2.0) -> np.ndarray:
     ValueError
         For a bad image or a sigma out of range.
     """
-    array = check_image(image)
+    array = check_image(image, limit_magnitude=True)
     sigma = check_sigma(sigma)
     g0, g1 = gaussian_kernel(sigma, 0), gaussian_kernel(sigma, 1)
 
     def frame_gradient(frame, out):
-        gradient_magnitude(as_opencv_input(frame), g1, g0, out)
+        gradient_magnitude(as_opencv_input(frame)[0], g1, g0, out)
 
     return map_frames(frame_gradient, array, np.float32)
 
@@ -135,10 +142,10 @@ def sobel_magnitude(image, normalize: bool = True) -> np.ndarray:
     ValueError
         For a bad image.
     """
-    array = check_image(image)
+    array = check_image(image, limit_magnitude=True)
 
     def frame_sobel(frame, out):
-        gradient_magnitude(as_opencv_input(frame), DIFF, SOBEL_SMOOTH, out)
+        gradient_magnitude(as_opencv_input(frame)[0], DIFF, SOBEL_SMOOTH, out)
         if normalize:
             normalize_in_place(out)
 
@@ -160,7 +167,7 @@ def fourier_prewitt(image, sigma: float = 1.0, normalize: bool = True) -> np.nda
     ----------
     image : array_like, shape (H, W) or (N, H, W)
     sigma : float
-        Gaussian standard deviation in pixels, 0 < sigma <= ``MAX_SIGMA``.
+        Gaussian standard deviation in pixels, ``MIN_SIGMA`` (0.01) <= sigma <= ``MAX_SIGMA`` (64).
     normalize : bool
         Map each frame to 0..255 with ``255 * (x - min) / (max - min)`` (the
         tutorial's formula); a constant frame gives zeros.
@@ -174,7 +181,7 @@ def fourier_prewitt(image, sigma: float = 1.0, normalize: bool = True) -> np.nda
     ValueError
         For a bad image or a sigma out of range.
     """
-    array = check_image(image)
+    array = check_image(image, limit_magnitude=True)
     sigma = check_sigma(sigma)
 
     def frame_fourier_prewitt(frame, out):
@@ -212,7 +219,7 @@ def canny(
     ----------
     image : array_like, shape (H, W) or (N, H, W)
     sigma : float
-        Gaussian standard deviation in pixels, 0 < sigma <= ``MAX_SIGMA``.
+        Gaussian standard deviation in pixels, ``MIN_SIGMA`` (0.01) <= sigma <= ``MAX_SIGMA`` (64).
     low_threshold, high_threshold : float or None
         Hysteresis thresholds on the gradient magnitude; ``low <= high``.
 
@@ -227,7 +234,7 @@ def canny(
         For a bad image, a sigma out of range, negative thresholds or
         ``low_threshold > high_threshold``.
     """
-    array = check_image(image)
+    array = check_image(image, limit_magnitude=True)
     sigma = check_sigma(sigma)
     intensity_max = dtype_max(array.dtype)
     low = (
@@ -253,7 +260,8 @@ def canny(
         if min(frame.shape) < 3:
             out.fill(False)
             return
-        smoothed = separable(as_opencv_input(frame), g0, g0, scratch.get("smooth", frame.shape))
+        pixels = as_opencv_input(frame)[0]
+        smoothed = separable(pixels, g0, g0, scratch.get("smooth", frame.shape))
         d_rows = separable(smoothed, DIFF, SOBEL_SMOOTH, scratch.get("d0", frame.shape))
         d_cols = separable(smoothed, SOBEL_SMOOTH, DIFF, scratch.get("d1", frame.shape))
         suppress_and_link(d_rows, d_cols, low, high, out)
@@ -321,7 +329,6 @@ def normalize(image) -> np.ndarray:
     array = check_image(image)
 
     def frame_normalize(frame, out):
-        np.copyto(out, frame, casting="unsafe")
-        normalize_in_place(out)
+        normalize_in_place(to_float32(frame, out, frame_offset(frame)))
 
     return map_frames(frame_normalize, array, np.float32)
