@@ -207,7 +207,8 @@ def compute_ceiling(frames: list[Path], args) -> float:
     """Frames per second of read + all filters alone, in this process, OpenCV on one thread."""
     import cv2
 
-    from napari_xray.batch.run import FilterSpec, filter_frame, parse_filters, parse_params, read_frame
+    from napari_xray.batch.inputs import FilterSpec, parse_filters, parse_params
+    from napari_xray.batch.worker import filter_frame, read_frame
     from napari_xray.engine.operations import OPERATIONS
 
     keys = parse_filters(args.filters)

@@ -47,8 +47,9 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     from qtpy.QtWidgets import QApplication
 
+    from napari_xray.plugin.console import compare_all
     from napari_xray.plugin.viewer import open_viewer
-    from napari_xray.plugin.widgets.operation import StatisticsWidget, compare_all
+    from napari_xray.plugin.widgets import StatisticsWidget
 
     viewer = open_viewer(show=True)
     app = QApplication.instance()

@@ -19,22 +19,23 @@ import pytest
 import zarr
 from PIL import Image
 
-from napari_xray.batch import run as batch
-from napari_xray.io import store
-from napari_xray.batch.run import (
-    STATUS_DONE,
-    STATUS_FAILED,
-    STATUS_TODO,
-    BatchError,
-    build_graph,
-    discover_inputs,
+from napari_xray.batch import store as batch_store
+from napari_xray.batch import worker
+from napari_xray.batch.inputs import FilterSpec, discover_inputs, parse_filters, parse_params
+from napari_xray.batch.store import (
+    BatchPlan,
     open_or_create_store,
-    parse_filters,
-    parse_params,
-    process_frames,
+    read_status,
+    todo_frames,
+    write_report,
 )
+from napari_xray.batch.worker import build_graph, process_frames
 from napari_xray.engine.operations import OPERATIONS
+from napari_xray.errors import BatchError
+from napari_xray.io import store
+from napari_xray.io.store import STATUS_DONE, STATUS_FAILED, STATUS_TODO, STORE_FORMAT
 from napari_xray.phantom import make_phantom
+from napari_xray.plugin._reader import napari_get_reader, open_store_layers
 
 SHAPE = (96, 128)
 
@@ -98,12 +99,10 @@ def assert_store_matches_engine(store_path, good: dict[int, Path], failed=()):
     """Every done frame equals the engine's result; failed/undone frames are zeros."""
     group = zarr.open_group(str(store_path), mode="r")
     config = group.attrs["napari_xray"]
-    plan = batch.BatchPlan(
+    plan = BatchPlan(
         store=str(store_path),
         store_id=config["store_id"],
-        filters=tuple(
-            batch.FilterSpec(f["key"], f["params"], f["dtype"]) for f in config["filters"]
-        ),
+        filters=tuple(FilterSpec(f["key"], f["params"], f["dtype"]) for f in config["filters"]),
         frame_shape=tuple(config["frame_shape"]),
         input_dtype=config["input_dtype"],
         chunk_frames=config["chunk_frames"],
@@ -138,7 +137,7 @@ def restore_cv2_threads():
     before = cv2.getNumThreads()
     yield
     cv2.setNumThreads(before)
-    batch._THREADS_LIMITED = False
+    worker._THREADS_LIMITED = False
 
 
 # --------------------------------------------------------------------------------------
@@ -216,7 +215,7 @@ def test_new_store_layout(tmp_path):
 
     assert group.metadata.zarr_format == 3
     info = group.attrs["napari_xray"]
-    assert info["format"] == batch.STORE_FORMAT
+    assert info["format"] == STORE_FORMAT
     assert info["frame_shape"] == list(SHAPE) and info["input_dtype"] == "uint8"
     assert [f["key"] for f in info["filters"]] == list(OPERATIONS)
     dtypes = {f["key"]: f["dtype"] for f in info["filters"]}
@@ -312,20 +311,20 @@ def test_process_frames_matches_the_engine_and_skips_bad_files(tmp_path):
 def test_completion_is_recorded_only_after_the_results(tmp_path, monkeypatch):
     files = write_frames(tmp_path / "in", 3)
     plan, group = _plan_and_group(tmp_path, files)
-    real_write = batch._write_chunks
+    real_write = worker._write_chunks
 
     def crash_half_way(arrays, blocks, where):
         first = next(iter(blocks))
         real_write(arrays, {first: blocks[first]}, where)
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr(batch, "_write_chunks", crash_half_way)
+    monkeypatch.setattr(worker, "_write_chunks", crash_half_way)
     with pytest.raises(OSError, match="simulated"):
         process_frames(plan, [1], [str(files[1])])
     assert group["status"][1] == STATUS_TODO  # a result was written, but not marked done
     assert np.any(group["log"][1])
 
-    monkeypatch.setattr(batch, "_write_chunks", real_write)
+    monkeypatch.setattr(worker, "_write_chunks", real_write)
     process_frames(plan, [1], [str(files[1])])
     assert_store_matches_engine(tmp_path / "out.zarr", {1: files[1]})
 
@@ -340,7 +339,7 @@ def test_graph_is_map_blocks_one_task_per_status_chunk(tmp_path, restore_cv2_thr
     assert group["status"].chunks == (4,)  # one task block = one status chunk
     # the result chunk of frames 2-3 is already done: everything else is to do
     process_frames(plan, [2, 3], [str(files[i]) for i in (2, 3)])
-    todo = batch._todo_frames(plan, batch.read_status(group))
+    todo = todo_frames(plan, read_status(group))
     assert todo.tolist() == [0, 1, 4, 5, 6, 7, 8, 9]
 
     graph = build_graph(plan, todo, [str(p) for p in files])
@@ -361,14 +360,12 @@ def test_graph_is_map_blocks_one_task_per_status_chunk(tmp_path, restore_cv2_thr
 
 
 def test_cli_parser_registers_batch():
-    import argparse
+    from napari_xray import cli
 
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers(dest="command")
-    batch.add_parser(sub)
+    parser = cli.build_parser()
     args = parser.parse_args(["batch", "a", "b*.png", "--out", "s.zarr", "--filters", "log",
                               "-p", "log.sigma=2", "--workers", "2", "--strict"])
-    assert args.run is batch.run_command
+    assert args.run is cli.batch_command
     assert args.inputs == ["a", "b*.png"] and args.param == ["log.sigma=2"]
     assert args.workers == 2 and args.strict and args.dtype == "float32"
     with pytest.raises(SystemExit):
@@ -399,8 +396,8 @@ def finished_store(tmp_path):
     plan, group = _plan_and_group(tmp_path, files)
     todo = [0, 1, 2, 3, 5]
     results = process_frames(plan, todo, [str(files[i]) for i in todo])
-    batch._write_report(group, plan, files, {r.index: r.reason for r in results if r.reason},
-                        {"state": "complete"})
+    write_report(group, plan, files, {r.index: r.reason for r in results if r.reason},
+                 {"state": "complete"})
     return tmp_path / "out.zarr", files
 
 
@@ -416,10 +413,8 @@ def test_is_xray_store(finished_store, tmp_path):
     assert not store.is_xray_store(tmp_path / "in")
     assert not store.is_xray_store(tmp_path / "missing.zarr")
     assert not store.is_xray_store(tmp_path / "in" / "img_0.png")
-    from napari_xray.io.read import napari_get_reader
-
-    assert napari_get_reader(str(path)) is store.open_store_layers
-    assert napari_get_reader([str(path)]) is store.open_store_layers
+    assert napari_get_reader(str(path)) is open_store_layers
+    assert napari_get_reader([str(path)]) is open_store_layers
     assert napari_get_reader(str(tmp_path / "other.zarr")) is None
 
 
@@ -427,7 +422,7 @@ def test_store_layers_are_lazy_and_described(finished_store):
     import dask.array as da
 
     path, files = finished_store
-    layers = store.open_store_layers(path)
+    layers = open_store_layers(path)
 
     assert [kw["name"] for _, kw, _ in layers] == [f"{k} (out)" for k in OPERATIONS]
     kinds = {kw["metadata"]["filter"]: kind for _, kw, kind in layers}
@@ -453,10 +448,10 @@ def test_store_layers_are_lazy_and_described(finished_store):
     np.testing.assert_array_equal(
         canny[1].compute(), OPERATIONS["canny"](reference_frame(files[1])).astype(np.uint8))
 
-    (single,) = store.open_store_layers(path / "sobel")
+    (single,) = open_store_layers(path / "sobel")
     assert single[1]["name"] == "sobel (out)"
     with pytest.raises(ValueError, match="not a napari-xray batch store"):
-        store.open_store_layers(path.parent / "in")
+        open_store_layers(path.parent / "in")
 
 
 @pytest.fixture
@@ -477,7 +472,7 @@ def read_keys(monkeypatch) -> list[str]:
 
 def test_a_frame_reads_only_its_own_chunks(finished_store, read_keys):
     path, _ = finished_store
-    layers = store.open_store_layers(path)
+    layers = open_store_layers(path)
     read_keys.clear()
     for data, _, _ in layers:
         np.asarray(data[3])
@@ -489,8 +484,8 @@ def test_the_reader_never_installs_a_dask_client(finished_store):
     path, _ = finished_store
     code = (
         "import threading, dask, numpy as np\n"
-        "from napari_xray.io import store\n"
-        f"layers = store.open_store_layers({str(path)!r})\n"
+        "from napari_xray.plugin._reader import open_store_layers\n"
+        f"layers = open_store_layers({str(path)!r})\n"
         "[np.asarray(d[0]) for d, _, _ in layers]\n"
         "from distributed import default_client\n"
         "try:\n"
@@ -515,7 +510,7 @@ def test_store_in_a_real_viewer_stays_lazy(make_napari_viewer, finished_store, r
     path, files = finished_store
     read_keys.clear()
     viewer = make_napari_viewer()
-    for data, kwargs, kind in store.open_store_layers(path):
+    for data, kwargs, kind in open_store_layers(path):
         getattr(viewer, f"add_{kind}")(data, **kwargs)
 
     assert len(viewer.layers) == len(OPERATIONS)
@@ -557,7 +552,7 @@ def test_interrupted_store_creation_leaves_nothing_in_the_way(tmp_path, monkeypa
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(batch, "_empty_report", interrupted)
+    monkeypatch.setattr(batch_store, "_empty_report", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _plan_and_group(tmp_path, files)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no half store, no temp

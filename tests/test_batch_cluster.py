@@ -23,13 +23,15 @@ import pytest
 import zarr
 from PIL import Image
 
-from napari_xray.batch.run import STATUS_DONE, STATUS_FAILED, run_batch
+from napari_xray.batch.run import run_batch
 from napari_xray.engine.operations import OPERATIONS
+from napari_xray.io.store import STATUS_DONE, STATUS_FAILED
 from test_batch import assert_store_matches_engine, reference_frame, write_bad_files, write_frames
 
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
+SLOW_READS = Path(__file__).with_name("batch_with_slow_reads.py")
 SUMMARY = re.compile(
     r"processed (?P<processed>\d+) of (?P<total>\d+) frames \((?P<already>\d+) already done\): "
     r"(?P<ok>\d+) ok, (?P<failed>\d+) failed"
@@ -165,12 +167,11 @@ def test_cli_on_a_separate_dask_scheduler_and_worker(tmp_path):
 
 
 def _start_slow_cli(tmp_path, inputs, store, *options, delay="0.25"):
-    env = dict(os.environ, NAPARI_XRAY_BATCH_TEST_DELAY=delay)
+    """``napari-xray batch`` in its own process group, every frame read ``delay`` s late."""
     return subprocess.Popen(
-        [sys.executable, "-m", "napari_xray.cli", "batch", *map(str, inputs), "--out",
+        [sys.executable, SLOW_READS, delay, "batch", *map(str, inputs), "--out",
          str(store), "--workers", "2", "--no-progress", *options],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
 
 

@@ -132,7 +132,7 @@ def test_a_failure_while_writing_leaves_the_old_results_untouched(tmp_path, monk
     def broken_gif(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(compare, "write_gif", broken_gif)
+    monkeypatch.setattr(compare, "save_gif", broken_gif)
     comparison = compare.ComparisonInput(frames, ["a", "b"], "test")
     with pytest.raises(OSError, match="disk full"):
         compare.write_comparison(comparison, out)

@@ -1,11 +1,12 @@
 """The reader: PNG/DICOM files, folders and lists → arrays + metadata (no viewer).
 
 Expected values come from Pillow and pydicom directly (or from the arrays the test
-wrote), never from ``napari_xray.io.read`` itself.
+wrote), never from ``napari_xray.io`` itself.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import struct
 import subprocess
@@ -19,15 +20,10 @@ import pydicom
 import pytest
 from PIL import Image
 
-from napari_xray.io import read as xio
-from napari_xray.io.read import (
-    XrayReadError,
-    list_xray_files,
-    napari_get_reader,
-    read_xray,
-    read_xray_layers,
-    read_xray_with_metadata,
-)
+from napari_xray.errors import XrayReadError
+from napari_xray.io.paths import list_xray_files, natural_sort_key
+from napari_xray.io.read import read_xray, read_xray_with_metadata
+from napari_xray.plugin._reader import napari_get_reader, read_xray_layers
 
 FRAME_NAMES = [f"00000011_{i:03d}.png" for i in range(9)]
 DICOM_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
@@ -164,7 +160,7 @@ def test_folder_is_sorted_naturally(tmp_path):
 
 def test_natural_sort_key_orders_numbers_by_value():
     names = ["img_10.png", "IMG_2.png", "img_1.png", "img_02b.png"]
-    assert sorted(names, key=xio.natural_sort_key) == [
+    assert sorted(names, key=natural_sort_key) == [
         "img_1.png",
         "IMG_2.png",
         "img_02b.png",
@@ -649,6 +645,61 @@ def test_get_reader_decodes_nothing(tmp_path, monkeypatch):
     assert napari_get_reader(str(tmp_path / "a.png")) is read_xray_layers
     assert napari_get_reader(str(tmp_path / "b.dcm")) is read_xray_layers
     assert napari_get_reader(str(tmp_path)) is read_xray_layers
+
+
+def _write_store_metadata(store: Path) -> Path:
+    """The two ``zarr.json`` files that make ``store`` look like a napari-xray batch store."""
+    group = {
+        "zarr_format": 3,
+        "node_type": "group",
+        "attributes": {"napari_xray": {"format": "napari-xray-batch", "filters": []}},
+    }
+    array = {
+        "zarr_format": 3,
+        "node_type": "array",
+        "attributes": {"napari_xray": {"filter": "log"}},
+    }
+    (store / "log").mkdir(parents=True)
+    (store / "zarr.json").write_text(json.dumps(group))
+    (store / "log" / "zarr.json").write_text(json.dumps(array))
+    return store
+
+
+def test_get_reader_never_raises(tmp_path):
+    assert napari_get_reader(42) is None
+    assert napari_get_reader([1, 2]) is None
+    assert napari_get_reader(str(tmp_path / ("x" * 5000 + ".png"))) is None  # name too long
+    assert napari_get_reader("bad\0name.png") is None
+
+
+def test_the_readers_first_question_is_cheap(tmp_path):
+    """Deciding whether napari-xray reads a path imports no decoder, engine, batch or Dask."""
+    png = _save_gray(tmp_path / "a.png", np.zeros((3, 3), np.uint8))
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        _save_gray(folder / f"f{i}.png", np.zeros((3, 3), np.uint8))
+    store = _write_store_metadata(tmp_path / "out.zarr")
+    code = (
+        "import json, sys\n"
+        "from napari_xray.plugin._reader import napari_get_reader\n"
+        f"paths = {[str(png), str(folder), str(store), str(store / 'log')]!r}\n"
+        "readers = [getattr(napari_get_reader(p), '__name__', None) for p in paths]\n"
+        "heavy = ('cv2', 'scipy', 'zarr', 'dask', 'PIL', 'pydicom', 'napari', 'qtpy',\n"
+        "         'napari_xray.engine', 'napari_xray.batch')\n"
+        "loaded = sorted(m for m in sys.modules\n"
+        "                if any(m == h or m.startswith(h + '.') for h in heavy))\n"
+        "print(json.dumps({'readers': readers, 'loaded': loaded}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    assert result["readers"] == [
+        "read_xray_layers",
+        "read_xray_layers",
+        "open_store_layers",
+        "open_store_layers",
+    ]
+    assert result["loaded"] == []
 
 
 # --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from napari_xray.io.read import XrayReadError
+from napari_xray.errors import XrayReadError
 
 pytestmark = pytest.mark.viewer
 

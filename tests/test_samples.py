@@ -7,6 +7,7 @@ temporary copy of the real frames; nothing here touches the network.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import shutil
 import socket
@@ -22,7 +23,9 @@ import numpy as np
 import pytest
 
 from napari_xray import samples
-from napari_xray.samples import SampleDataError, fetch_frames, load_sample
+from napari_xray.errors import SampleDataError
+from napari_xray.plugin import _samples
+from napari_xray.samples import fetch_frames, load_sample
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FRAME_NAMES = [f"00000011_{i:03d}.png" for i in range(9)]
@@ -130,12 +133,13 @@ def test_registry_lists_the_nine_frames_with_their_real_hashes(xray_paths):
         assert registry["files"][path.name] == f"sha256:{_sha256(path)}"
 
 
-def test_registry_is_found_inside_the_package_and_at_the_top_level():
-    """The installed package (wheel or editable) and the source tree hold the same registry."""
-    in_package = Path(samples.__file__).resolve().parent / "sample_data" / "registry.json"
+def test_the_installed_package_holds_the_top_level_registry():
+    """Editable install or wheel: the package's sample_data/registry.json is the top-level one."""
+    in_package = importlib.resources.files("napari_xray") / "sample_data" / "registry.json"
     top_level = REPO_ROOT / "sample_data" / "registry.json"
     assert in_package.is_file(), "napari_xray/sample_data/registry.json is not reachable"
     assert json.loads(in_package.read_text()) == json.loads(top_level.read_text())
+    assert samples._registry() == json.loads(top_level.read_text())
 
 
 @pytest.fixture
@@ -146,28 +150,22 @@ def fresh_registry():
     samples._registry.cache_clear()
 
 
-def test_registry_falls_back_to_the_top_level_folder(tmp_path, monkeypatch, fresh_registry):
-    """A source tree without the in-package registry uses <repo>/sample_data/registry.json."""
-    package = tmp_path / "src" / "napari_xray"
-    package.mkdir(parents=True)
-    (tmp_path / "sample_data").mkdir()
-    shutil.copyfile(
-        REPO_ROOT / "sample_data" / "registry.json", tmp_path / "sample_data" / "registry.json"
-    )
-    monkeypatch.setattr(samples, "__file__", str(package / "samples.py"))
-    assert sorted(samples._registry()["files"]) == FRAME_NAMES
+def test_a_missing_registry_is_a_clear_error(tmp_path, monkeypatch, fresh_registry):
+    """A package without sample_data/registry.json says so and how to fix it."""
+    monkeypatch.setattr(samples, "files", lambda package: tmp_path)
+    with pytest.raises(SampleDataError, match="registry not found at .*reinstall napari-xray"):
+        fetch_frames()
 
     samples._registry.cache_clear()
-    (tmp_path / "sample_data" / "registry.json").unlink()
-    with pytest.raises(SampleDataError, match="registry not found"):
-        samples._registry()
+    (tmp_path / "sample_data").mkdir()
+    (tmp_path / "sample_data" / "registry.json").write_text('{"files": {}}')
+    with pytest.raises(SampleDataError, match=r"lacks \['base_url'\]"):
+        load_sample("frame")
 
 
 def test_manifest_sample_commands_exist():
     """Every sample_data command in napari.yaml names a callable in napari_xray.plugin._samples."""
     import npe2
-
-    from napari_xray.plugin import _samples
 
     manifest = npe2.PluginManifest.from_file(REPO_ROOT / "napari.yaml")
     commands = {c.id: c.python_name for c in manifest.contributions.commands}
@@ -356,7 +354,7 @@ def test_series_and_frame_layer_tuples(xray_dir, xray_stack, monkeypatch):
     monkeypatch.setenv(samples.ENV_DATA_DIR, str(xray_dir))
     registry = samples._registry()
 
-    data, kwargs = _single_image_tuple(samples.series_sample())
+    data, kwargs = _single_image_tuple(_samples.series_sample())
     np.testing.assert_array_equal(data, xray_stack)
     meta = kwargs["metadata"]
     assert meta["file_names"] == FRAME_NAMES
@@ -364,7 +362,7 @@ def test_series_and_frame_layer_tuples(xray_dir, xray_stack, monkeypatch):
     assert meta["url"] == registry["base_url"]
     assert "ChestX-ray8" in meta["source"] and "NIH" in meta["license"]
 
-    data, kwargs = _single_image_tuple(samples.frame_sample())
+    data, kwargs = _single_image_tuple(_samples.frame_sample())
     np.testing.assert_array_equal(data, xray_stack[1])
     assert kwargs["metadata"]["file_names"] == [TUTORIAL]
     assert kwargs["name"] == "00000011_001"
@@ -373,7 +371,7 @@ def test_series_and_frame_layer_tuples(xray_dir, xray_stack, monkeypatch):
 def test_phantom_sample_needs_no_data(tmp_path, monkeypatch):
     # no mirror, and any download would go to a dead port
     monkeypatch.setenv(samples.ENV_DATA_DIR, str(tmp_path / "nowhere"))
-    data, kwargs = _single_image_tuple(samples.phantom_sample())
+    data, kwargs = _single_image_tuple(_samples.phantom_sample())
     assert data.shape == (9, 1024, 1024)
     assert data.dtype == np.uint8
     assert data.max() > data.min()

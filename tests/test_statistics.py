@@ -41,3 +41,21 @@ def test_constant_image_and_bad_input():
             intensity_histogram(bad)
     with pytest.raises(ValueError, match="bins"):
         intensity_histogram(np.arange(4), bins=0)
+
+
+def test_histograms_mark_the_mask_threshold_the_comparison_uses():
+    from napari_xray.engine.operations import (
+        COMPARISON,
+        HISTOGRAM_THRESHOLD,
+        OPERATIONS,
+        ComparisonPanel,
+    )
+
+    marked = (HISTOGRAM_THRESHOLD.operation.key, HISTOGRAM_THRESHOLD.parameter.name)
+    assert marked == ("mask", "threshold")
+    assert HISTOGRAM_THRESHOLD.label == "mask threshold"
+    assert HISTOGRAM_THRESHOLD.value_in(COMPARISON) == 150.0
+    assert HISTOGRAM_THRESHOLD.value_in([ComparisonPanel("mask", {"threshold": 99})]) == 99.0
+    assert HISTOGRAM_THRESHOLD.value_in([]) == OPERATIONS["mask"].defaults()["threshold"]
+    flagged = [p for op in OPERATIONS.values() for p in op.parameters if p.marks_threshold]
+    assert flagged == [HISTOGRAM_THRESHOLD.parameter]

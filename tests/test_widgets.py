@@ -7,7 +7,6 @@ workers, the comparison and the statistics use all nine.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import importlib
 import os
@@ -20,23 +19,14 @@ import numpy as np
 import pytest
 
 import napari_xray
-from napari_xray.plugin import viewer as viewer_cli
-from napari_xray.plugin.hub import viewer_hub
-from napari_xray.plugin.layers import display_limits
 from napari_xray.engine.filters import normalize
 from napari_xray.engine.operations import COMPARISON, OPERATIONS
 from napari_xray.engine.statistics import image_statistics, intensity_histogram
-from napari_xray.plugin.widgets.operation import (
-    WIDGET_CLASSES,
-    CompareWidget,
-    MaskWidget,
-    StatisticsWidget,
-    add_filter,
-    compare_all,
-    is_comparing,
-    make_widget,
-    restore_view,
-)
+from napari_xray.plugin.console import add_filter, compare_all, is_comparing, restore_view
+from napari_xray.plugin.hub import viewer_hub
+from napari_xray.plugin.viewer import open_viewer
+from napari_xray.plugin.widgets import CompareWidget, MaskWidget, StatisticsWidget
+from napari_xray.plugin.widgets.operation import WIDGET_CLASSES, make_widget
 
 pytestmark = pytest.mark.viewer
 
@@ -71,16 +61,16 @@ def stack9(xray_stack) -> np.ndarray:
 @pytest.fixture
 def slow_worker(monkeypatch):
     """Make the background worker take ~0.15 s per frame, so tests can act while it runs."""
-    from napari_xray.plugin import outputs as _widget_live
+    from napari_xray.plugin import outputs
 
-    original = _widget_live._compute_frames
+    original = outputs._compute_frames
 
     def slow(data, order, jobs):
         for item in original(data, order, jobs):
             time.sleep(0.15)
             yield item
 
-    monkeypatch.setattr(_widget_live, "_compute_frames", slow)
+    monkeypatch.setattr(outputs, "_compute_frames", slow)
 
 
 def _add_input(viewer, data, name="chest"):
@@ -218,7 +208,7 @@ def test_each_widget_adds_the_engine_result(make_napari_viewer, qtbot, stack3, k
         assert output.colormap.name == operation.colormaps[0]
         low, high = float(expected.min()), float(expected.max())
         assert output.contrast_limits_range == pytest.approx([low, high])
-        limits = display_limits(expected, low, high)[0]  # robust percentiles for floats
+        limits = operation.contrast_limits(expected, low, high)[0]  # percentiles for floats
         assert output.contrast_limits == pytest.approx(list(limits))
         assert low <= limits[0] < limits[1] <= high
     assert _digest(stack3) == before
@@ -325,12 +315,12 @@ def test_frame_on_screen_comes_first_and_stale_results_are_dropped(
     assert widget.busy  # the other frames are still being computed…
     np.testing.assert_array_equal(output.data[4], operation(stack9[4]))  # …frame 5 is shown
 
-    live = widget.live
-    stale_generation = live.generation
+    outputs = widget.outputs
+    stale_generation = outputs.generation
     widget.set_parameters(sigma=3.0)
     widget.run()
     # a late frame of the previous parameters arrives after the newer change
-    live._on_frame(stale_generation, (6, [np.full(stack9.shape[1:], 1e6, np.float32)]))
+    outputs._on_frame(stale_generation, (6, [np.full(stack9.shape[1:], 1e6, np.float32)]))
     _wait_idle(qtbot, widget)
     np.testing.assert_array_equal(output.data, operation(stack9, sigma=3.0))
 
@@ -454,6 +444,29 @@ def test_input_data_is_never_changed(make_napari_viewer, qtbot, xray_stack):
 # --------------------------------------------------------------------------- compare all
 
 
+def test_panel_titles_and_presentation_come_from_the_operations():
+    from napari_xray.engine.operations import ComparisonPanel
+
+    assert [panel.title for panel in COMPARISON] == [
+        "Original",
+        "Laplacian of Gaussian (σ=1)",
+        "Gaussian gradient (σ=2)",
+        "Sobel",
+        "Sobel (hot)",
+        "Fourier-Prewitt (σ=1)",
+        "Canny (σ=2)",
+        "Mask > 150 (values)",
+        "Mask > 150 (binary)",
+    ]
+    assert ComparisonPanel("log", {"sigma": 2.5}).title == "Laplacian of Gaussian (σ=2.5)"
+    assert ComparisonPanel("sobel", {"normalize": False}).title == "Sobel (normalize off)"
+    assert ComparisonPanel("mask", {"threshold": 99}).title == "Mask > 99 (values)"
+    for panel in COMPARISON[1:]:
+        assert panel.colormap in OPERATIONS[panel.key].colormaps
+    assert OPERATIONS["canny"].presentation(bool) == ("labels", np.dtype(np.uint8))
+    assert OPERATIONS["log"].presentation(np.float32) == ("image", np.dtype(np.float32))
+
+
 def test_compare_all_shows_the_set_in_grid_view_and_restores(make_napari_viewer, qtbot, stack9):
     viewer = make_napari_viewer()
     source = _add_input(viewer, stack9)
@@ -467,8 +480,8 @@ def test_compare_all_shows_the_set_in_grid_view_and_restores(make_napari_viewer,
 
     assert widget.toggle() is True
     assert grid.enabled and grid.stride == 1
-    live = viewer_hub(viewer).comparison.live
-    _wait_idle(qtbot, live)
+    outputs = viewer_hub(viewer).comparison.outputs
+    _wait_idle(qtbot, outputs)
     panels = [layer for layer in viewer.layers if layer.visible]
     assert len(panels) == len(COMPARISON) and panels[0] is source and not marks.visible
     for panel, layer in zip(COMPARISON[1:], panels[1:], strict=True):
@@ -544,6 +557,7 @@ def test_statistics_follow_the_frame_the_layer_and_the_mask_threshold(
     viewer.dims.set_current_step(0, 5)
     qtbot.waitUntil(lambda: stats.frame_statistics == image_statistics(stack9[5]), timeout=WAIT_MS)
 
+    assert stats.threshold == OPERATIONS["mask"].defaults()["threshold"]
     mask = _dock(viewer, MaskWidget(viewer))
     mask.auto_apply = False
     mask.set_parameters(threshold=99.0)
@@ -637,15 +651,15 @@ def test_napari_save_layers_uses_the_gif_writer(make_napari_viewer, stack3, tmp_
 
 
 def test_view_subcommand_is_registered():
-    parser = argparse.ArgumentParser()
-    viewer_cli.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["view", "frames", "--no-run"])
-    assert args.run is viewer_cli.run_view and args.input == "frames" and args.no_run
+    from napari_xray import cli
+
+    args = cli.build_parser().parse_args(["view", "frames", "--no-run"])
+    assert args.run is cli.view_command and args.input == "frames" and args.no_run
 
 
 def test_view_opens_the_series_with_the_compare_widget(make_napari_viewer, stack9):
     viewer = make_napari_viewer()
-    viewer_cli.open_viewer(viewer=viewer)
+    open_viewer(viewer=viewer)
     (layer,) = viewer.layers
     np.testing.assert_array_equal(layer.data, stack9)
     assert any(isinstance(w, CompareWidget) for w in viewer.window.dock_widgets.values())
@@ -653,7 +667,7 @@ def test_view_opens_the_series_with_the_compare_widget(make_napari_viewer, stack
 
 def test_view_opens_input_with_the_plugin(make_napari_viewer, xray_paths):
     viewer = make_napari_viewer()
-    viewer_cli.open_viewer(xray_paths[1], viewer=viewer, compare=True)
+    open_viewer(xray_paths[1], viewer=viewer, compare=True)
     assert viewer.layers[0].data.shape == (1024, 1024)
     assert is_comparing(viewer)
 
@@ -661,14 +675,14 @@ def test_view_opens_input_with_the_plugin(make_napari_viewer, xray_paths):
 def test_view_falls_back_to_the_phantom(make_napari_viewer, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("NAPARI_XRAY_DATA_DIR", str(tmp_path / "no-frames-here"))
     viewer = make_napari_viewer()
-    viewer_cli.open_viewer(viewer=viewer)
+    open_viewer(viewer=viewer)
     assert [layer.name for layer in viewer.layers] == ["synthetic phantom"]
     assert "phantom" in capsys.readouterr().err
 
 
 def test_view_missing_input_fails_before_any_window(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        viewer_cli.open_viewer(tmp_path / "missing.png")
+        open_viewer(tmp_path / "missing.png")
 
 
 @pytest.mark.slow

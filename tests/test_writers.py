@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from napari_xray.engine.filters import normalize
-from napari_xray.io.gif import DEFAULT_GIF_DURATION, gif_frames, write_gif
+from napari_xray.io.gif import DEFAULT_GIF_DURATION, gif_frames, save_gif
+from napari_xray.plugin._writer import write_gif
 
 
 def _read(path) -> np.ndarray:
@@ -43,6 +44,16 @@ def test_duration_from_argument_and_from_layer_metadata(xray_stack, tmp_path):
     assert iio.immeta(tmp_path / "a.gif", index=0)["duration"] == 500
     write_gif(tmp_path / "b.gif", xray_stack[:2], {"metadata": {"gif_duration": 0.04}})
     assert iio.immeta(tmp_path / "b.gif", index=0)["duration"] == 40
+
+
+def test_save_gif_takes_no_layer_attributes(xray_stack, tmp_path):
+    path = tmp_path / "plain.gif"
+    assert save_gif(path, xray_stack[:2], duration=0.25) == path
+    np.testing.assert_array_equal(_read(path), gif_frames(xray_stack[:2]))
+    assert iio.immeta(path, index=0)["duration"] == 250
+    with pytest.raises(ValueError, match="positive"):
+        save_gif(tmp_path / "never.gif", xray_stack[:2], duration=-1)
+    assert sorted(os.listdir(tmp_path)) == ["plain.gif"]
 
 
 def test_one_frame_bool_and_rgb(tmp_path):

@@ -39,9 +39,9 @@ _PUBLIC = {
     "fetch_frames": "samples",
     "make_phantom": "phantom",
     # napari scripting (imports napari only when used)
-    "compare_all": "plugin.widgets.operation",
-    "add_filter": "plugin.widgets.operation",
-    "restore_view": "plugin.widgets.operation",
+    "compare_all": "plugin.console",
+    "add_filter": "plugin.console",
+    "restore_view": "plugin.console",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -1,37 +1,64 @@
 """The ``napari-xray`` command line: ``compare``, ``view`` and ``batch``.
 
-Each subcommand lives beside the code it drives; this module only assembles
-them. Errors the user can fix (ValueError and its kin, raised with a message
-that says what to do) end in a one-line message and exit status 2.
+Each subcommand has a function that adds its parser and one that runs it; the
+code they drive is imported only when a subcommand runs, so ``napari-xray
+--help`` loads neither the engine nor napari. Problems the user can fix end in a
+one-line message and exit status 2; Ctrl-C in exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from . import __version__
+from napari_xray import __version__
+from napari_xray.errors import XrayError
 
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "add_batch_parser",
+    "add_compare_parser",
+    "add_view_parser",
+    "batch_command",
+    "build_parser",
+    "compare_command",
+    "main",
+    "view_command",
+]
+
+#: Exit status for a problem the user can fix (bad input, option or file).
 EXIT_USAGE = 2
+#: Exit status after Ctrl-C.
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose epilog can be made only when its help is shown."""
+
+    def __init__(self, *args, epilog_factory: Callable[[], str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.epilog_factory = epilog_factory
+
+    def format_help(self) -> str:
+        if self.epilog_factory is not None:
+            self.epilog = self.epilog_factory()
+        return super().format_help()
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    from napari_xray import compare
-    from napari_xray.batch import run as batch
-    from napari_xray.plugin import viewer as viewer_cli
-
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="napari-xray",
         description="Explore chest X-rays with edge filters: headless comparison, napari "
         "viewer and Dask batch processing.",
     )
     parser.add_argument("--version", action="version", version=f"napari-xray {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    compare.add_parser(subparsers)
-    viewer_cli.add_parser(subparsers)
-    batch.add_parser(subparsers)
+    add_compare_parser(subparsers)
+    add_view_parser(subparsers)
+    add_batch_parser(subparsers)
     return parser
 
 
@@ -43,11 +70,205 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("napari-xray: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, KeyError, OSError, RuntimeError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"napari-xray {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (XrayError, ValueError, OSError) as error:
+        # XrayError: every problem napari-xray names itself; plain ValueError: the
+        # parameter checks of the engine and of compare; OSError: a file that cannot
+        # be read or written.
+        print(f"napari-xray {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def add_compare_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``napari-xray compare`` on ``subparsers``; returns its parser."""
+    parser = subparsers.add_parser(
+        "compare",
+        help="run the tutorial's whole comparison headless and write figure, GIF, "
+        "histogram and statistics",
+        description="Read INPUT (default: the nine ChestX-ray8 frames, or the synthetic "
+        "phantom with a notice when they cannot be had), run every panel of the tutorial's "
+        "comparison on the whole stack and write comparison.png, stack.gif, histogram.png, "
+        "statistics.csv and statistics.json into DIR.",
+    )
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="PNG/DICOM files or folders (default: the ChestX-ray8 series)",
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument(
+        "--frame", type=int, default=0, help="frame shown in the figure (default: 0)"
+    )
+    parser.add_argument(
+        "--gif-duration",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="seconds per frame in the GIF (default: 0.5)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    parser.set_defaults(run=compare_command)
+    return parser
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """``napari-xray compare``: write the comparison's outputs, list them; returns 0."""
+    from napari_xray.compare import load_input, write_comparison
+
+    notice = (lambda message: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    comparison = load_input(args.inputs, notice=notice)
+    written = write_comparison(
+        comparison,
+        args.out,
+        frame_index=args.frame,
+        gif_duration=args.gif_duration,
+        show_progress=None if not args.quiet else False,
+    )
+    if not args.quiet:
+        shape = "×".join(str(n) for n in comparison.stack.shape)
+        print(f"compared {comparison.source} ({shape} {comparison.stack.dtype}); wrote:")
+        for path in written:
+            print(f"  {path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- view
+
+
+def add_view_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``napari-xray view`` on ``subparsers``; returns its parser."""
+    parser = subparsers.add_parser(
+        "view",
+        help="open napari with the X-ray series (or INPUT) and the comparison widget",
+        description="Open napari with the nine ChestX-ray8 frames (or INPUT: a PNG, a DICOM "
+        "file or a folder of frames) and the napari-xray comparison widget docked. Without "
+        "the real frames (offline, no NAPARI_XRAY_DATA_DIR) the synthetic phantom opens.",
+    )
+    parser.add_argument("input", nargs="?", metavar="INPUT", help="PNG, DICOM or folder to open")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="switch the compare-all grid on right away",
+    )
+    parser.add_argument(
+        "--no-run",
+        action="store_true",
+        help="set everything up but do not start napari's event loop (for scripted checks)",
+    )
+    parser.set_defaults(run=view_command)
+    return parser
+
+
+def view_command(args: argparse.Namespace) -> int:
+    """``napari-xray view``: open the viewer and run napari until its window closes; returns 0."""
+    import napari
+
+    from napari_xray.plugin.viewer import open_viewer
+
+    viewer = open_viewer(args.input, compare=args.compare)
+    if args.no_run:
+        viewer.close()
+        return 0
+    napari.run()
+    return 0
+
+
+# --------------------------------------------------------------------------- batch
+
+
+def _batch_parameters_epilog() -> str:
+    """Every operation and its parameters with their defaults (imports the engine)."""
+    from napari_xray.engine.operations import OPERATIONS
+
+    return "Operations and their parameters (defaults): " + "; ".join(
+        f"{op.key}: " + (", ".join(f"{p.name}={p.default}" for p in op.parameters) or "none")
+        for op in OPERATIONS.values()
+    ) + "."
+
+
+def add_batch_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``napari-xray batch`` on ``subparsers``; returns its parser."""
+    from napari_xray.batch.inputs import COMPRESSIONS, FLOAT_DTYPES
+
+    parser = subparsers.add_parser(
+        "batch",
+        help="filter a whole dataset on Dask into a resumable Zarr store",
+        description=(
+            "Filter every input frame with the selected operations on a Dask cluster and "
+            "write one (N, H, W) array per operation into a Zarr v3 store that napari opens "
+            "lazily. Rerun the same command to resume an interrupted run."
+        ),
+        epilog_factory=_batch_parameters_epilog,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT",
+                        help="PNG/DICOM files, folders or glob patterns (quote globs)")
+    parser.add_argument("--out", "-o", required=True, metavar="STORE.zarr",
+                        help="the Zarr store to create or resume")
+    parser.add_argument("--filters", default=None, metavar="LIST",
+                        help="comma-separated operations (default: all, listed below)")
+    parser.add_argument("--param", "-p", action="append", default=[], metavar="KEY.NAME=VALUE",
+                        help="override a parameter, e.g. log.sigma=2 (repeatable)")
+    parser.add_argument("--dtype", choices=FLOAT_DTYPES, default="float32",
+                        help="dtype of floating-point results (default float32)")
+    parser.add_argument("--compression", choices=COMPRESSIONS, default="none",
+                        help="codec of floating-point results (default none; lz4 = Blosc LZ4 "
+                        "+ shuffle, zstd = level 1); masks are always compressed")
+    parser.add_argument("--chunk-frames", type=int, default=1, metavar="N",
+                        help="frames per Zarr chunk and per completion record (default 1)")
+    parser.add_argument("--frames-per-task", type=int, default=None, metavar="N",
+                        help="frames per Dask task and per chunk of the status array "
+                        "(default: 1/32 of the frames, at most 64)")
+    parser.add_argument("--shape", default=None, metavar="HxW",
+                        help="frame size (default: the first readable input's); other sizes "
+                        "are reported as failures")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler-address", default=None, metavar="tcp://HOST:PORT",
+                       help="run on this existing Dask cluster (default: DASK_SCHEDULER_ADDRESS,"
+                       " else a local cluster)")
+    where.add_argument("--scheduler-file", default=None, metavar="FILE",
+                       help="run on the cluster described by this scheduler file")
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="worker processes of the local cluster (default: one per core)")
+    parser.add_argument("--strict", action="store_true",
+                        help="stop with an error at the first bad file instead of skipping it")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete an existing napari-xray store at --out and start again")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(run=batch_command)
+    return parser
+
+
+def batch_command(args: argparse.Namespace) -> int:
+    """``napari-xray batch``: run the batch and print its summary; returns 0.
+
+    User errors raise :class:`~napari_xray.errors.BatchError` and Ctrl-C
+    ``KeyboardInterrupt``; :func:`main` turns them into exit status 2 and 130.
+    """
+    from napari_xray.batch.run import run_batch
+
+    summary = run_batch(
+        args.inputs,
+        args.out,
+        filters=args.filters,
+        params=args.param,
+        float_dtype=args.dtype,
+        compression=args.compression,
+        chunk_frames=args.chunk_frames,
+        frames_per_task=args.frames_per_task,
+        shape=args.shape,
+        scheduler_address=args.scheduler_address,
+        scheduler_file=args.scheduler_file,
+        workers=args.workers,
+        strict=args.strict,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    print(summary.format(), flush=True)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

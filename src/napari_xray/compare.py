@@ -31,9 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_xray.engine.operations import COMPARISON, ComparisonPanel, get_operation
+from napari_xray.engine.operations import (
+    COMPARISON,
+    HISTOGRAM_THRESHOLD,
+    ComparisonPanel,
+    get_operation,
+)
 from napari_xray.engine.statistics import image_statistics, intensity_histogram
-from napari_xray.io.gif import write_gif
+from napari_xray.io.gif import save_gif
 
 __all__ = [
     "OUTPUT_FILES",
@@ -173,7 +178,8 @@ def _save_histogram(stack: np.ndarray, threshold: float, title: str, path: Path)
     counts, edges = intensity_histogram(stack, bins=256)
     figure, axis = plt.subplots(figsize=(8, 4), dpi=100)
     axis.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color="0.3")
-    axis.axvline(threshold, color="tab:red", linestyle="--", label=f"mask threshold {threshold:g}")
+    label = f"{HISTOGRAM_THRESHOLD.label} {threshold:g}"
+    axis.axvline(threshold, color="tab:red", linestyle="--", label=label)
     axis.set_xlabel("pixel intensity")
     axis.set_ylabel("pixel count")
     axis.set_title(title)
@@ -265,11 +271,9 @@ def write_comparison(
             title = f"{comparison.source} — frame {comparison.frame_names[frame_index]}"
             _save_comparison_figure(results, frame_index, title, staging / "comparison.png")
             bar.update(1)
-            write_gif(staging / "stack.gif", stack, duration=gif_duration)
+            save_gif(staging / "stack.gif", stack, duration=gif_duration)
             bar.update(1)
-            threshold = next(
-                (float(p.params["threshold"]) for p in COMPARISON if p.key == "mask"), 150.0
-            )
+            threshold = HISTOGRAM_THRESHOLD.value_in(COMPARISON)
             _save_histogram(
                 stack,
                 threshold,
@@ -292,53 +296,3 @@ def write_comparison(
             return written
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def add_parser(subparsers) -> None:
-    """Register ``napari-xray compare`` on an argparse subparsers object."""
-    parser = subparsers.add_parser(
-        "compare",
-        help="run the tutorial's whole comparison headless and write figure, GIF, "
-        "histogram and statistics",
-        description=__doc__.split("\n\n")[1],
-    )
-    parser.add_argument(
-        "inputs",
-        nargs="*",
-        metavar="INPUT",
-        help="PNG/DICOM files or folders (default: the ChestX-ray8 series)",
-    )
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument(
-        "--frame", type=int, default=0, help="frame shown in the figure (default: 0)"
-    )
-    parser.add_argument(
-        "--gif-duration",
-        type=float,
-        default=0.5,
-        metavar="SECONDS",
-        help="seconds per frame in the GIF (default: 0.5)",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
-    parser.set_defaults(run=_run)
-
-
-def _run(args) -> int:
-    notice = (lambda message: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
-    comparison = load_input(args.inputs, notice=notice)
-    written = write_comparison(
-        comparison,
-        args.out,
-        frame_index=args.frame,
-        gif_duration=args.gif_duration,
-        show_progress=None if not args.quiet else False,
-    )
-    if not args.quiet:
-        shape = "×".join(str(n) for n in comparison.stack.shape)
-        print(f"compared {comparison.source} ({shape} {comparison.stack.dtype}); wrote:")
-        for path in written:
-            print(f"  {path}")
-    return 0

@@ -1,20 +1,11 @@
 """Synthetic chest phantom: a radiograph-like uint8 series made entirely by this code.
 
-The phantom stands in for the nine ChestX-ray8 frames when there is no network
-and no mirror folder. It follows the ChestX-ray8 display convention of a
-postero-anterior (PA) chest film: bone and soft tissue are bright, air in the
-lungs is dark, and the background outside the body is near black. The patient
-faces the viewer, so the patient's left (heart, aortic knob, the lower left
-hemidiaphragm) is on the image's right.
-
-Anatomy (body outline with neck and shoulders, two lung fields with vessel
-markings, spine with vertebrae, mediastinum, heart, posterior and anterior
-ribs, clavicles, humeral heads, diaphragm domes) is built once on a float32
-coordinate grid with vectorised numpy, blurred with a Gaussian, and then each
-frame adds a pneumonia-like opacity in the patient's right lower lung (the
-image's left) that grows and densifies smoothly across the series, a mild
-global shift and exposure change, and signal-dependent (Poisson-like) quantum
-noise.
+It stands in for the nine ChestX-ray8 frames when there is no network and no
+mirror folder, in the ChestX-ray8 display convention of a postero-anterior film
+(bone and soft tissue bright, lung air dark, the patient's left on the image's
+right). The anatomy is built once with vectorised numpy and blurred; each frame
+then adds a pneumonia-like opacity in the right lower lung that grows across the
+series, a small shift and exposure change, and Poisson-like quantum noise.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Sample data: nine real ChestX-ray8 frames (downloaded or mirrored) and a phantom.
 
-Three napari samples (npe2 ``sample_data``, see ``napari.yaml``):
+Three samples, by name (:func:`load_sample`; napari's File ▸ Open Sample uses
+:mod:`napari_xray.plugin._samples`):
 
 * ``series``  – the nine frames ``00000011_000.png`` … ``00000011_008.png`` as one
-  ``(9, 1024, 1024)`` uint8 image layer;
+  ``(9, 1024, 1024)`` uint8 stack;
 * ``frame``   – the tutorial's single frame ``00000011_001.png``, ``(1024, 1024)`` uint8;
 * ``phantom`` – a synthetic chest phantom from :func:`napari_xray.phantom.make_phantom`,
   which needs no network and no files.
@@ -19,8 +20,8 @@ Where the real frames come from (first match wins):
    ``NAPARI_XRAY_BASE_URL`` / the ``base_url`` argument) and hash-checked. A
    download whose hash does not match is deleted, never kept in the cache.
 
-This module imports neither napari nor Qt; the sample functions return
-napari LayerDataTuples.
+The registry (``sample_data/registry.json`` inside the installed package) names
+the files, their SHA-256 and the pinned download URL.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +46,10 @@ __all__ = [
     "ENV_DATA_DIR",
     "FRAME_NAMES",
     "SAMPLE_NAMES",
-    "SampleDataError",
+    "TUTORIAL_FRAME",
     "fetch_frames",
-    "frame_sample",
+    "frames_metadata",
     "load_sample",
-    "phantom_sample",
-    "series_sample",
 ]
 
 #: Environment variable naming a local folder that holds the frames (a mirror).
@@ -67,8 +67,6 @@ TUTORIAL_FRAME = "00000011_001.png"
 
 FRAME_SHAPE = (1024, 1024)
 
-_REGISTRY_RELPATH = Path("sample_data") / "registry.json"
-
 _LICENSE = (
     "ChestX-ray8, NIH Clinical Center: use is unrestricted; link the NIH download "
     "site, acknowledge the NIH Clinical Center and cite Wang et al., CVPR 2017."
@@ -83,34 +81,31 @@ _CITATION = (
 # --------------------------------------------------------------------------- registry
 
 
-def _registry_candidates() -> list[Path]:
-    here = Path(__file__).resolve().parent
-    return [
-        # wheel: force-included / resolved into the package; editable: symlink in src/
-        here / _REGISTRY_RELPATH,
-        # source tree / editable install without the in-package copy: repo top level
-        here.parents[1] / _REGISTRY_RELPATH,
-    ]
+def _registry_file():
+    """``sample_data/registry.json`` of the installed package (wheel or editable)."""
+    return files("napari_xray") / "sample_data" / "registry.json"
 
 
 @functools.lru_cache(maxsize=1)
 def _registry() -> dict[str, Any]:
     """Load ``registry.json`` (base_url, commit, source, ``files`` name → "sha256:…")."""
-    candidates = _registry_candidates()
-    for path in candidates:
-        if path.is_file():
-            with path.open(encoding="utf-8") as fh:
-                registry = json.load(fh)
-            missing = {"base_url", "files"} - registry.keys()
-            if missing:
-                raise SampleDataError(
-                    f"sample data registry {path} lacks {sorted(missing)}; reinstall napari-xray"
-                )
-            return registry
-    tried = ", ".join(str(p) for p in candidates)
-    raise SampleDataError(
-        f"sample data registry not found (looked at {tried}); reinstall napari-xray"
-    )
+    path = _registry_file()
+    if not path.is_file():
+        raise SampleDataError(f"sample data registry not found at {path}; reinstall napari-xray")
+    try:
+        with path.open(encoding="utf-8") as fh:
+            registry = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise SampleDataError(
+            f"sample data registry {path} cannot be read ({type(exc).__name__}: {exc}); "
+            "reinstall napari-xray"
+        ) from exc
+    missing = {"base_url", "files"} - registry.keys()
+    if missing:
+        raise SampleDataError(
+            f"sample data registry {path} lacks {sorted(missing)}; reinstall napari-xray"
+        )
+    return registry
 
 
 def _registry_names() -> list[str]:
@@ -298,7 +293,7 @@ def _download(
 
 
 def _read_frames(paths: list[Path]) -> np.ndarray:
-    """The hash-checked frames as one (n, H, W) uint8 stack, read by the plugin's reader."""
+    """The hash-checked frames as one (n, H, W) uint8 stack, read with read_xray."""
     from napari_xray.io.read import read_xray
 
     return read_xray(list(paths))
@@ -343,7 +338,26 @@ def load_sample(name: str) -> np.ndarray:
     raise ValueError(f"unknown sample {name!r}; valid names are: {', '.join(SAMPLE_NAMES)}")
 
 
-def _real_metadata(names: list[str]) -> dict[str, Any]:
+def frames_metadata(names: Iterable[str] | str | None = None) -> dict[str, Any]:
+    """Where the real frames ``names`` come from, for a layer's metadata.
+
+    Parameters
+    ----------
+    names : iterable of str, str or None
+        Registry file names, as for :func:`fetch_frames`; ``None`` means all nine.
+
+    Returns
+    -------
+    dict
+        ``file_names``, ``sha256`` (one ``"sha256:…"`` per file), ``source``,
+        ``url``, ``commit``, ``license`` and ``citation``.
+
+    Raises
+    ------
+    ValueError
+        A name is not in the registry.
+    """
+    names = _check_names(names)
     registry = _registry()
     return {
         "file_names": list(names),
@@ -354,69 +368,3 @@ def _real_metadata(names: list[str]) -> dict[str, Any]:
         "license": _LICENSE,
         "citation": _CITATION,
     }
-
-
-def _layer(data: np.ndarray, name: str, metadata: dict[str, Any]) -> list[tuple]:
-    return [(data, {"name": name, "metadata": metadata, "colormap": "gray"}, "image")]
-
-
-def series_sample() -> list[tuple]:
-    """napari sample "Chest X-ray series (ChestX-ray8, 9 frames)".
-
-    Returns
-    -------
-    list of LayerDataTuple
-        ``[(data, kwargs, "image")]`` with ``data`` the ``(9, 1024, 1024)`` uint8
-        stack of frames ``00000011_000`` … ``00000011_008`` and
-        ``kwargs["metadata"]`` holding ``file_names``, ``sha256``, ``source``,
-        ``url``, ``commit``, ``license`` and ``citation``.
-
-    Raises
-    ------
-    SampleDataError
-        The frames could not be fetched or failed their hash check.
-    """
-    names = _registry_names()
-    data = _read_frames(fetch_frames(names))
-    return _layer(data, "chest X-ray series", _real_metadata(names))
-
-
-def frame_sample() -> list[tuple]:
-    """napari sample "Chest X-ray (00000011_001)", the NumPy tutorial's frame.
-
-    Returns
-    -------
-    list of LayerDataTuple
-        ``[(data, kwargs, "image")]`` with ``data`` the ``(1024, 1024)`` uint8
-        frame and the same metadata keys as :func:`series_sample`.
-
-    Raises
-    ------
-    SampleDataError
-        The frame could not be fetched or failed its hash check.
-    """
-    data = _read_frames(fetch_frames([TUTORIAL_FRAME]))[0]
-    return _layer(data, Path(TUTORIAL_FRAME).stem, _real_metadata([TUTORIAL_FRAME]))
-
-
-def phantom_sample() -> list[tuple]:
-    """napari sample "Synthetic chest phantom" (no network, no files).
-
-    Returns
-    -------
-    list of LayerDataTuple
-        ``[(data, kwargs, "image")]`` with ``data`` the ``(9, 1024, 1024)``
-        uint8 stack from :func:`napari_xray.phantom.make_phantom` with its
-        defaults; ``kwargs["metadata"]["file_names"]`` is empty and ``source``
-        names the generator.
-    """
-    from napari_xray.phantom import make_phantom
-
-    data = make_phantom()
-    metadata = {
-        "file_names": [],
-        "source": "napari_xray.phantom.make_phantom (synthetic)",
-        "parameters": {"n_frames": int(data.shape[0]), "shape": list(data.shape[1:])},
-        "license": "synthetic data generated by napari-xray (BSD-3-Clause)",
-    }
-    return _layer(data, "synthetic phantom", metadata)

@@ -1,16 +1,20 @@
-"""The one description of every operation: name, title, parameters, ranges, colormaps.
+"""Every operation napari-xray offers, described once in :data:`OPERATIONS`.
 
-Widgets, menus, the command line, the headless comparison and the Dask batch
-are all generated from :data:`OPERATIONS`; adding an operation is one entry here
-(plus its pure function in :mod:`napari_xray.engine.filters`), never a new widget.
+An :class:`Operation` holds its pure function, its :class:`Parameter` s (kinds,
+ranges, defaults) and how its result is presented (layer type, colormaps,
+contrast limits, captions). :data:`COMPARISON` lists the tutorial's side-by-side
+panels; :data:`HISTOGRAM_THRESHOLD` names the parameter that intensity histograms
+mark with a line. Widgets, the command line, the comparison and the batch read
+these descriptions.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import string
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,13 +22,23 @@ from napari_xray.engine import filters
 
 __all__ = [
     "COMPARISON",
+    "HISTOGRAM_THRESHOLD",
     "OPERATIONS",
     "ComparisonPanel",
+    "MarkedThreshold",
     "Operation",
     "Parameter",
+    "Presentation",
     "get_operation",
     "run_operation",
 ]
+
+#: Percentiles of a float result mapped to the ends of the colormap by default: edge
+#: maps have a few extreme pixels (burnt-in markers, the border) that would otherwise
+#: squash everything else into one gray.
+DISPLAY_PERCENTILES = (0.5, 99.5)
+#: About this many pixels of a result are sampled for its contrast limits.
+_SAMPLE_PIXELS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -50,11 +64,21 @@ class Parameter:
     #: For a number in the input's units: the useful range given the data's
     #: (min, max); widgets range their slider over it.
     data_range: Callable[[float, float], tuple[float, float]] | None = None
+    choice_titles: Mapping[str, str] = field(default_factory=dict, hash=False)
+    marks_threshold: bool = False
 
     @property
     def title(self) -> str:
         """The label shown to people (the name with spaces, capitalised, if none was given)."""
         return self.label or self.name.replace("_", " ").capitalize()
+
+    def caption(self, value: Any) -> str:
+        """How ``value`` reads in a title: ``"σ=1"``, ``"normalize off"``, ``"binary"``."""
+        if self.kind is bool:
+            return f"{self.name} {'on' if value else 'off'}"
+        if self.kind is str:
+            return self.choice_titles.get(value, str(value))
+        return f"{self.title}={value:g}"
 
     def coerce(self, value: Any) -> Any:
         """Return ``value`` converted to this parameter's kind, or raise a ValueError saying why.
@@ -92,13 +116,24 @@ class Parameter:
         return number
 
 
+class Presentation(NamedTuple):
+    """How a result is shown: the napari layer type and the dtype of the layer's data."""
+
+    layer_type: str  # "image" or "labels"
+    dtype: np.dtype
+
+
 @dataclass(frozen=True)
 class Operation:
     """An engine operation: its pure function and how to present its result.
 
-    ``colormaps`` lists the tutorial's colormaps for the result, the first being
-    the default. ``key`` is the short name used on the command line, in layer
-    names and as the Zarr array name.
+    ``key`` is the short name used on the command line, in layer names and as
+    the Zarr array name. ``colormaps`` lists the tutorial's colormaps for the
+    result, the first being the default. ``short_title`` names the operation in
+    captions (a format string over the parameter values, e.g. ``"Mask >
+    {threshold:g}"``; default ``title``). ``contrast_percentiles`` are the
+    percentiles of a float result mapped to the ends of the colormap (``None``:
+    its min and max).
     """
 
     key: str
@@ -107,6 +142,13 @@ class Operation:
     parameters: tuple[Parameter, ...] = ()
     colormaps: tuple[str, ...] = ("gray",)
     description: str = ""
+    short_title: str = ""
+    contrast_percentiles: tuple[float, float] | None = DISPLAY_PERCENTILES
+
+    @property
+    def default_colormap(self) -> str:
+        """The colormap a result is shown in unless another is chosen."""
+        return self.colormaps[0]
 
     @property
     def intensity_parameters(self) -> tuple[str, ...]:
@@ -139,20 +181,95 @@ class Operation:
         """Run the operation on ``image`` with ``params`` over the defaults."""
         return self.function(image, **self.resolve(params))
 
-    def describe(self, params: Mapping[str, Any] | None = None) -> str:
-        """A short text such as ``"LoG σ=1"`` naming the operation and non-default parameters."""
-        values = self.resolve(params)
-        shown = []
+    def _shown(self, values: Mapping[str, Any]) -> Iterator[tuple[Parameter, Any]]:
+        """The parameters worth naming, with their values: set ones, booleans off their default."""
         for p in self.parameters:
             value = values[p.name]
-            if p.kind is float and value is not None:
+            if value is None or (p.kind is bool and value == p.default):
+                continue
+            yield p, value
+
+    def describe(self, params: Mapping[str, Any] | None = None) -> str:
+        """A short text such as ``"log sigma=1"`` naming the operation and its parameters.
+
+        Numbers and choices are always named; booleans only when off their default.
+        """
+        shown = []
+        for p, value in self._shown(self.resolve(params)):
+            if p.kind is float:
                 shown.append(f"{p.name}={value:g}")
             elif p.kind is bool:
-                if value != p.default:
-                    shown.append(f"{p.name}={'on' if value else 'off'}")
-            elif value is not None:
+                shown.append(f"{p.name}={'on' if value else 'off'}")
+            else:
                 shown.append(f"{p.name}={value}")
         return self.key + (f" {' '.join(shown)}" if shown else "")
+
+    def caption(self, params: Mapping[str, Any] | None = None, colormap: str | None = None) -> str:
+        """A title for people: ``"Laplacian of Gaussian (σ=1)"``, ``"Mask > 150 (binary)"``.
+
+        ``short_title`` filled in with the parameter values, then in parentheses
+        the other parameters :meth:`describe` names and ``colormap`` unless it is
+        the default one.
+        """
+        values = self.resolve(params)
+        template = self.short_title or self.title
+        used = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        extras = [p.caption(value) for p, value in self._shown(values) if p.name not in used]
+        if colormap is not None and colormap != self.default_colormap:
+            extras.append(colormap)
+        text = template.format(**values)
+        return text + (f" ({', '.join(extras)})" if extras else "")
+
+    def presentation(self, dtype) -> Presentation:
+        """How a result of ``dtype`` is shown.
+
+        Bool results (edges, binary masks) as labels 0/1 in uint8; anything else
+        as an image of its own dtype.
+        """
+        dtype = np.dtype(dtype)
+        if dtype.kind == "b":
+            return Presentation("labels", np.dtype(np.uint8))
+        return Presentation("image", dtype)
+
+    def contrast_limits(
+        self, result: np.ndarray, low: float, high: float
+    ) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Contrast limits, and the contrast slider's range, for an image result.
+
+        Parameters
+        ----------
+        result : numpy.ndarray
+            A frame or stack the operation returned.
+        low, high : float
+            Its exact minimum and maximum (already known to the caller).
+
+        Returns
+        -------
+        limits : (float, float)
+            Float results: the :attr:`contrast_percentiles` of an evenly strided
+            sample (about 65k pixels, ~1 ms); integer results, a sample without
+            spread, or no percentiles: ``(low, high)``.
+        span : (float, float)
+            ``(low, high)``; a flat result gets a unit span.
+        """
+        low, high = float(low), float(high)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            low, high = 0.0, 1.0
+        span = (low, high) if high > low else (low, low + 1.0)
+        if self.contrast_percentiles is None or result.dtype.kind != "f" or not high > low:
+            return span, span
+        lower, upper = np.percentile(_subsample(result), self.contrast_percentiles)
+        if not upper > lower:
+            return span, span
+        return (float(lower), float(upper)), span
+
+
+def _subsample(result: np.ndarray) -> np.ndarray:
+    """An evenly strided sample of about ``_SAMPLE_PIXELS`` pixels of ``result``."""
+    height, width = result.shape[-2:]
+    frames = result.size // max(1, height * width)
+    stride = max(1, int(math.sqrt(frames * height * width / _SAMPLE_PIXELS)))
+    return result[..., ::stride, ::stride]
 
 
 _SIGMA_HELP = "Gaussian standard deviation in pixels"
@@ -201,6 +318,7 @@ OPERATIONS: dict[str, Operation] = {
             colormaps=("gray",),
             description="Smoothed first-derivative magnitude "
             "(scipy.ndimage.gaussian_gradient_magnitude).",
+            short_title="Gaussian gradient",
         ),
         Operation(
             key="sobel",
@@ -209,6 +327,7 @@ OPERATIONS: dict[str, Operation] = {
             parameters=(Parameter("normalize", bool, True, "Normalize to 0–255"),),
             colormaps=("gray", "CMRmap", "hot"),
             description="hypot of the Sobel derivatives along both image axes.",
+            short_title="Sobel",
         ),
         Operation(
             key="prewitt",
@@ -220,7 +339,8 @@ OPERATIONS: dict[str, Operation] = {
             ),
             colormaps=("nipy_spectral", "prism", "terrain"),
             description="Gaussian smoothing in the Fourier domain, then the Prewitt "
-            "magnitude (the tutorial's 'Canny' step, done right).",
+            "magnitude (the tutorial's 'Canny' step).",
+            short_title="Fourier-Prewitt",
         ),
         Operation(
             key="canny",
@@ -233,6 +353,7 @@ OPERATIONS: dict[str, Operation] = {
             ),
             colormaps=("gray",),
             description="True Canny: smoothing, gradient, non-maximum suppression, hysteresis.",
+            short_title="Canny",
         ),
         Operation(
             key="mask",
@@ -246,11 +367,20 @@ OPERATIONS: dict[str, Operation] = {
                     "Threshold",
                     help="keep pixels above it",
                     data_range=lambda low, high: (low, high),
+                    marks_threshold=True,
                 ),
-                Parameter("mode", str, "keep", "Mode", choices=("keep", "binary")),
+                Parameter(
+                    "mode",
+                    str,
+                    "keep",
+                    "Mode",
+                    choices=("keep", "binary"),
+                    choice_titles={"keep": "values"},
+                ),
             ),
             colormaps=("gray",),
             description="The tutorial's np.where masks: keep the pixels above a threshold.",
+            short_title="Mask > {threshold:g}",
         ),
     )
 }
@@ -276,24 +406,89 @@ def run_operation(key: str, image, **params) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ComparisonPanel:
-    """One panel of the tutorial's side-by-side comparison."""
+    """One panel of the tutorial's side-by-side comparison.
 
-    title: str
-    key: str | None  # None: the original image
+    ``key`` names the operation (``None``: the original image); ``colormap``
+    defaults to the operation's (gray for the original).
+    """
+
+    key: str | None
     params: Mapping[str, Any] = field(default_factory=dict)
-    colormap: str = "gray"
+    colormap: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.colormap is None:
+            colormap = "gray" if self.key is None else get_operation(self.key).default_colormap
+            object.__setattr__(self, "colormap", colormap)
+
+    def resolved_params(self) -> dict[str, Any]:
+        """Every parameter of the panel's operation: the panel's values over the defaults."""
+        return {} if self.key is None else get_operation(self.key).resolve(self.params)
+
+    @property
+    def signature(self) -> tuple:
+        """The operation key and resolved parameters; panels that share it share one result."""
+        return (self.key, tuple(sorted(self.resolved_params().items())))
+
+    @property
+    def title(self) -> str:
+        """The panel's title from its operation, parameters and colormap: ``"Sobel (hot)"``."""
+        if self.key is None:
+            return "Original"
+        return get_operation(self.key).caption(self.params, self.colormap)
 
 
 #: The tutorial's comparison set, in its order: original, LoG, Gaussian
 #: gradient, Sobel (gray and hot), Fourier-Prewitt, Canny, and both masks.
 COMPARISON: tuple[ComparisonPanel, ...] = (
-    ComparisonPanel("Original", None),
-    ComparisonPanel("Laplacian of Gaussian (σ=1)", "log", {"sigma": 1.0}),
-    ComparisonPanel("Gaussian gradient (σ=2)", "gradient", {"sigma": 2.0}),
-    ComparisonPanel("Sobel", "sobel", {}, "gray"),
-    ComparisonPanel("Sobel (hot)", "sobel", {}, "hot"),
-    ComparisonPanel("Fourier-Prewitt (σ=1)", "prewitt", {"sigma": 1.0}, "nipy_spectral"),
-    ComparisonPanel("Canny (σ=2)", "canny", {"sigma": 2.0}),
-    ComparisonPanel("Mask > 150 (values)", "mask", {"threshold": 150.0, "mode": "keep"}),
-    ComparisonPanel("Mask > 150 (binary)", "mask", {"threshold": 150.0, "mode": "binary"}),
+    ComparisonPanel(None),
+    ComparisonPanel("log", {"sigma": 1.0}),
+    ComparisonPanel("gradient", {"sigma": 2.0}),
+    ComparisonPanel("sobel"),
+    ComparisonPanel("sobel", colormap="hot"),
+    ComparisonPanel("prewitt", {"sigma": 1.0}),
+    ComparisonPanel("canny", {"sigma": 2.0}),
+    ComparisonPanel("mask", {"threshold": 150.0, "mode": "keep"}),
+    ComparisonPanel("mask", {"threshold": 150.0, "mode": "binary"}),
 )
+
+
+@dataclass(frozen=True)
+class MarkedThreshold:
+    """The operation parameter that intensity histograms draw as a vertical line."""
+
+    operation: Operation
+    parameter: Parameter
+
+    @property
+    def label(self) -> str:
+        """The line's legend text before its value: ``"mask threshold"``."""
+        return f"{self.operation.key} {self.parameter.name}"
+
+    @property
+    def default(self) -> float:
+        """The parameter's default value."""
+        return float(self.parameter.default)
+
+    def value_in(self, panels: Sequence[ComparisonPanel]) -> float:
+        """The value the first of ``panels`` with this operation gives it (else the default)."""
+        for panel in panels:
+            if panel.key == self.operation.key:
+                return float(self.operation.resolve(panel.params)[self.parameter.name])
+        return self.default
+
+
+def _marked_threshold() -> MarkedThreshold:
+    marked = [
+        MarkedThreshold(operation, parameter)
+        for operation in OPERATIONS.values()
+        for parameter in operation.parameters
+        if parameter.marks_threshold
+    ]
+    if len(marked) != 1:
+        raise RuntimeError(f"exactly one parameter must mark the threshold, not {len(marked)}")
+    return marked[0]
+
+
+#: The parameter intensity histograms mark with a line: the mask's threshold.
+HISTOGRAM_THRESHOLD: MarkedThreshold = _marked_threshold()

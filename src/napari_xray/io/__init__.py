@@ -1,1 +1,6 @@
-"""TODO."""
+"""File I/O: chest X-rays, batch results stores and GIFs to and from NumPy arrays.
+
+``paths`` (what a path is, natural order), ``png`` and ``dicom`` (decoding),
+``read`` (:func:`~napari_xray.io.read.read_xray`), ``store`` (the batch results
+store) and ``gif`` (animated GIFs). Importing this package imports none of them.
+"""

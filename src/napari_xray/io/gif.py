@@ -1,14 +1,11 @@
-"""Writers: an image layer as an animated GIF (npe2 ``writers`` contribution).
+"""Animated GIFs of image stacks: frames scaled to uint8, written atomically.
 
-napari calls :func:`write_gif` from File ▸ Save Selected Layers… for ``*.gif``;
-scripts call it directly with a ``duration``. Frames are scaled to uint8 the
-tutorial's way (each frame ``255 · (x − min) / (max − min)``, rounded; a constant
-frame becomes 0) and written atomically (a temporary file in the same folder,
-then ``os.replace``), so a failed save never leaves a half-written GIF.
-Pillow's GIF encoder stores consecutive identical frames once, with their
-durations added: the animation looks the same but has fewer frames.
-
-No napari or Qt import: this runs headless too.
+:func:`gif_frames` scales each frame the tutorial's way (``255 · (x − min) /
+(max − min)``, rounded; a constant frame becomes 0); :func:`save_gif` writes them
+to a temporary file in the same folder and moves it into place with
+``os.replace``, so a failed save never leaves a half-written GIF. Pillow's GIF
+encoder stores consecutive identical frames once, with their durations added:
+the animation looks the same but has fewer frames.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +20,10 @@ import numpy as np
 
 from napari_xray.engine.filters import normalize
 
-__all__ = ["DEFAULT_GIF_DURATION", "gif_frames", "write_gif"]
+__all__ = ["DEFAULT_GIF_DURATION", "gif_frames", "save_gif"]
 
-#: Display time of each frame (seconds) when neither the caller nor the layer sets one.
+#: Display time of each frame (seconds) when the caller sets none.
 DEFAULT_GIF_DURATION = 0.1
-#: Layer-metadata key a layer can carry to set its own GIF frame duration (seconds).
-DURATION_METADATA_KEY = "gif_duration"
 
 
 def _scale_rgb(frames: np.ndarray) -> np.ndarray:
@@ -39,9 +33,7 @@ def _scale_rgb(frames: np.ndarray) -> np.ndarray:
         frame = frame.astype(np.float32)
         low, high = float(frame.min()), float(frame.max())
         span = high - low
-        out[index] = 0.0 if span <= 0 or not math.isfinite(span) else (frame - low) * (
-            255.0 / span
-        )
+        out[index] = 0.0 if span <= 0 or not math.isfinite(span) else (frame - low) * (255.0 / span)
     return out
 
 
@@ -89,20 +81,14 @@ def gif_frames(data, *, rgb: bool = False) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
-def _duration_from(meta: Mapping[str, Any] | None) -> float:
-    metadata = (meta or {}).get("metadata") or {}
-    value = metadata.get(DURATION_METADATA_KEY) if isinstance(metadata, Mapping) else None
-    return DEFAULT_GIF_DURATION if value is None else value
-
-
-def write_gif(
+def save_gif(
     path: str | os.PathLike,
     data: Any,
-    meta: Mapping[str, Any] | None = None,
     *,
-    duration: float | None = None,
-) -> list[str]:
-    """Save image-layer data as an animated GIF (npe2 single-layer writer).
+    duration: float = DEFAULT_GIF_DURATION,
+    rgb: bool = False,
+) -> Path:
+    """Save an image stack as an animated GIF that loops forever.
 
     Parameters
     ----------
@@ -110,18 +96,16 @@ def write_gif(
         Destination ending in ``.gif``; its folder must exist. An existing file
         is replaced only once the new one is completely written.
     data : array_like
-        The layer's data (a multiscale layer's list: its full resolution is used).
-    meta : dict, optional
-        The layer's attributes as napari passes them (``rgb``, ``multiscale``,
-        ``metadata`` …). ``metadata["gif_duration"]`` (seconds) sets the frame
-        duration when ``duration`` is not given.
-    duration : float, optional
+        ``(H, W)``, ``(N, H, W)`` or more leading axes; see :func:`gif_frames`.
+    duration : float
         Display time of each frame in seconds (default 0.1).
+    rgb : bool
+        Whether the last axis of ``data`` is colour.
 
     Returns
     -------
-    list of str
-        ``[path]``, the file written.
+    pathlib.Path
+        The file written.
 
     Raises
     ------
@@ -131,21 +115,16 @@ def write_gif(
     OSError
         The folder does not exist or is not writable.
     """
-    meta = dict(meta or {})
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise ValueError(f"{path} does not end in .gif; pass a .gif file name")
-    if duration is None:
-        duration = _duration_from(meta)
     try:
         seconds = float(duration)
     except (TypeError, ValueError):
         raise ValueError(f"duration must be a number of seconds, got {duration!r}") from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
-    if meta.get("multiscale"):
-        data = data[0]
-    frames = gif_frames(data, rgb=bool(meta.get("rgb", False)))
+    frames = gif_frames(data, rgb=rgb)
 
     import imageio.v3 as iio
 
@@ -168,4 +147,4 @@ def write_gif(
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return [str(path)]
+    return path

@@ -1,33 +1,38 @@
-"""Open a ``napari-xray batch`` Zarr store in napari as lazy, Dask-backed layers.
+"""The ``napari-xray batch`` results store: its schema, how to recognise it, lazy opening.
 
-Each result array of the store (``log``, ``gradient``, …; see
-:mod:`napari_xray.batch.run` for the layout) becomes one layer whose data is
-``dask.array.from_zarr`` of it: napari computes only the frame on screen, one
-chunk per layer. Frames the batch has not done (or could not read) show as
-zeros, Zarr's fill value.
-
-Nothing here creates a Dask client: slices are computed by Dask's local
-threaded scheduler in the napari process. This module imports neither napari
-nor Qt, nor ``distributed``.
+A store is a Zarr v3 group ``STORE.zarr`` whose attributes hold
+``napari_xray.format == "napari-xray-batch"``, one ``(N, H, W)`` result array per
+operation (``log``, ``gradient``, …), and the ``status`` array (one code per
+frame; the input file list lives in its attributes). :func:`is_xray_store` reads
+only ``zarr.json`` files; :func:`open_store` wraps every result array in
+``dask.array.from_zarr``, so only the chunks asked for are ever read. Frames the
+batch has not done (or could not read) are zeros, Zarr's fill value. Nothing
+here creates a Dask client.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from napari_xray.engine.operations import OPERATIONS
+from napari_xray.errors import XrayReadError
 
 __all__ = [
+    "STATUS_ARRAY",
+    "STATUS_CODES",
+    "STATUS_DONE",
+    "STATUS_FAILED",
+    "STATUS_TODO",
+    "STORE_FORMAT",
+    "STORE_VERSION",
+    "BatchStore",
+    "StoredResult",
     "is_xray_store",
-    "open_store_layers",
+    "open_store",
 ]
-
-LayerDataTuple = tuple  # (data, kwargs, layer_type)
 
 #: Value of ``status[i]`` for a frame not processed yet (also Zarr's fill value).
 STATUS_TODO = 0
@@ -42,6 +47,29 @@ STORE_FORMAT = "napari-xray-batch"
 STORE_VERSION = 1
 STATUS_ARRAY = "status"
 
+
+@dataclass(frozen=True)
+class StoredResult:
+    """One result array of a store, opened lazily, with its display hints."""
+
+    key: str  # the operation key, also the array's name
+    data: Any  # dask.array.Array, (N, H, W), one chunk per stored chunk
+    title: str
+    params: dict[str, Any]
+    colormap: str  # the batch's choice, else the operation's first colormap
+    contrast_limits: tuple[float, float] | None  # measured by the batch on its first frame
+
+
+@dataclass(frozen=True)
+class BatchStore:
+    """An opened store: where it is, what it was made from, and its results."""
+
+    root: Path
+    name: str  # the store's folder name without ``.zarr``
+    file_names: list[str]
+    source_paths: list[str]
+    report: dict[str, Any]
+    results: list[StoredResult]
 
 
 def _read_metadata(folder: Path) -> dict[str, Any] | None:
@@ -67,9 +95,7 @@ def _locate(path: str | os.PathLike) -> tuple[Path, str | None] | None:
     meta = _read_metadata(folder)
     if _is_store_group(meta):
         return folder, None
-    if meta and meta.get("node_type") == "array" and _is_store_group(
-        _read_metadata(folder.parent)
-    ):
+    if meta and meta.get("node_type") == "array" and _is_store_group(_read_metadata(folder.parent)):
         info = (meta.get("attributes") or {}).get("napari_xray")
         if isinstance(info, dict) and "filter" in info:
             return folder.parent, folder.name
@@ -79,8 +105,7 @@ def _locate(path: str | os.PathLike) -> tuple[Path, str | None] | None:
 def is_xray_store(path: str | os.PathLike) -> bool:
     """Is ``path`` a napari-xray batch store, or one result array inside one?
 
-    Cheap: reads one or two small ``zarr.json`` files (the file list lives in the
-    ``status`` array's attributes, not in the group's). Never raises.
+    Cheap: reads one or two small ``zarr.json`` files. Never raises.
 
     Returns
     -------
@@ -94,8 +119,8 @@ def is_xray_store(path: str | os.PathLike) -> bool:
         return False
 
 
-def open_store_layers(path: str | os.PathLike) -> list[LayerDataTuple]:
-    """Lazy layers for a batch store: one per result array (or the one array named).
+def open_store(path: str | os.PathLike) -> BatchStore:
+    """Open a batch store lazily: every result array (or the one named) as a Dask array.
 
     Parameters
     ----------
@@ -104,69 +129,60 @@ def open_store_layers(path: str | os.PathLike) -> list[LayerDataTuple]:
 
     Returns
     -------
-    list of LayerDataTuple
-        ``(data, kwargs, layer_type)`` where ``data`` is a ``dask.array.Array`` of
-        shape ``(N, H, W)`` with one chunk per stored chunk of frames (nothing is
-        read here except metadata). Boolean results (Canny edges, binary masks) are
-        ``"labels"`` layers (viewed as uint8 0/1); the others are ``"image"`` layers
-        with the operation's first colormap and the contrast limits the batch
-        measured on its first frame. ``kwargs["name"]`` is ``"<filter> (<store>)"``;
-        ``kwargs["metadata"]`` holds ``store``, ``filter``, ``title``, ``params``,
-        ``file_names``, ``source_paths`` and the ``report``.
+    BatchStore
+        Its ``results`` in the order the batch ran them, each holding
+        ``dask.array.from_zarr`` of the array (nothing but metadata is read here),
+        the operation's title and parameters, and its colormap and contrast limits.
 
     Raises
     ------
-    ValueError
+    XrayReadError
         ``path`` is not a napari-xray batch store (or names an array it lacks).
     """
     import dask.array as da
     import zarr
 
+    from napari_xray.engine.operations import OPERATIONS
+
     located = _locate(path)
     if located is None:
-        raise ValueError(
+        raise XrayReadError(
             f"{path} is not a napari-xray batch store; make one with 'napari-xray batch "
-            "INPUT … --out STORE.zarr'"
+            "INPUT … --out STORE.zarr'",
+            path,
         )
     root, only = located
     group = zarr.open_group(str(root), mode="r", zarr_format=3)
     attrs = dict(group.attrs)
-    config = attrs["napari_xray"]
     status_attrs = dict(group[STATUS_ARRAY].attrs) if STATUS_ARRAY in group else {}
-    store_name = root.name[: -len(".zarr")] if root.name.lower().endswith(".zarr") else root.name
-    shared = {
-        "store": str(root),
-        "file_names": list(status_attrs.get("file_names", [])),
-        "source_paths": list(status_attrs.get("source_paths", [])),
-        "report": attrs.get("report", {}),
-    }
-    layers: list[LayerDataTuple] = []
-    for spec in config["filters"]:
+    results = []
+    for spec in attrs["napari_xray"]["filters"]:
         key = spec["key"]
         if only is not None and key != only:
             continue
         array = group[key]
         info = dict(array.attrs).get("napari_xray", {})
-        data = da.from_zarr(array)
-        metadata = {
-            **shared,
-            "filter": key,
-            "title": info.get("title", key),
-            "params": dict(spec["params"]),
-        }
-        kwargs: dict[str, Any] = {"name": f"{key} ({store_name})", "metadata": metadata}
-        if np.dtype(array.dtype) == bool:
-            layers.append((data.astype(np.uint8), kwargs, "labels"))
-            continue
         operation = OPERATIONS.get(key)
-        kwargs["colormap"] = info.get("colormap") or (
-            operation.colormaps[0] if operation is not None else "gray"
-        )
         limits = info.get("contrast_limits")
-        if limits is not None:
-            kwargs["contrast_limits"] = [float(limits[0]), float(limits[1])]
-        kwargs["rgb"] = False
-        layers.append((data, kwargs, "image"))
-    if not layers:
-        raise ValueError(f"{path}: the store has no result array {only!r}")
-    return layers
+        results.append(
+            StoredResult(
+                key=key,
+                data=da.from_zarr(array),
+                title=info.get("title", key),
+                params=dict(spec["params"]),
+                colormap=info.get("colormap")
+                or (operation.colormaps[0] if operation is not None else "gray"),
+                contrast_limits=None if limits is None else (float(limits[0]), float(limits[1])),
+            )
+        )
+    if not results:
+        raise XrayReadError(f"{path}: the store has no result array {only!r}", path)
+    name = root.name[: -len(".zarr")] if root.name.lower().endswith(".zarr") else root.name
+    return BatchStore(
+        root=root,
+        name=name,
+        file_names=list(status_attrs.get("file_names", [])),
+        source_paths=list(status_attrs.get("source_paths", [])),
+        report=attrs.get("report", {}),
+        results=results,
+    )

@@ -1,5 +1,136 @@
-"""The npe2 reader contribution."""
+"""The npe2 reader: X-ray files, folders and batch stores as napari LayerDataTuples.
 
-from napari_xray.io.read import napari_get_reader
+:func:`napari_get_reader` answers "can napari-xray read this?" with cheap checks
+only (it imports no image decoder, Dask, Zarr, OpenCV or SciPy); the readers it
+returns do the work: :func:`read_xray_layers` for PNG/DICOM, and
+:func:`open_store_layers` for a ``napari-xray batch`` store.
+"""
 
-__all__ = ["napari_get_reader"]
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from napari_xray.errors import XrayReadError
+from napari_xray.io.paths import PathLike, as_path_list, holds_xray_files, path_kind
+from napari_xray.io.store import is_xray_store, open_store
+
+__all__ = ["napari_get_reader", "open_store_layers", "read_xray_layers"]
+
+LayerDataTuple = tuple  # (data, kwargs, layer_type)
+
+
+def napari_get_reader(path: PathLike | Sequence[PathLike]) -> Callable | None:
+    """npe2 reader contribution: claim PNG/DICOM files, lists of them, folders and stores.
+
+    Only cheap checks are made here (existence, extension, a folder listing, the
+    first 132 bytes of extension-less files, a store's ``zarr.json``); nothing is
+    decoded.
+
+    Returns
+    -------
+    callable or None
+        :func:`open_store_layers` for one napari-xray batch store (``STORE.zarr``
+        or ``STORE.zarr/<filter>``); :func:`read_xray_layers` when every path is a
+        ``.png``/``.dcm``/``.dicom`` file (or an extension-less DICOM file) or a
+        folder holding at least one such file; ``None`` otherwise (wrong extension,
+        missing path, a folder without images, another Zarr store, an empty list)
+        so other readers may try. Never raises.
+    """
+    try:
+        paths, _ = as_path_list(path)
+        if not paths:
+            return None
+        if len(paths) == 1 and is_xray_store(paths[0]):
+            return open_store_layers
+        for p in paths:
+            kind = path_kind(p)
+            if kind is None or kind == "zarr":  # a Zarr store napari-xray did not write
+                return None
+            if kind == "folder" and not holds_xray_files(p):
+                return None
+    except (OSError, TypeError, ValueError):  # never break napari's open dialog
+        return None
+    return read_xray_layers
+
+
+def read_xray_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple]:
+    """The napari reader: one image layer for a file, a folder or a list of files.
+
+    Returns
+    -------
+    list of LayerDataTuple
+        ``[(data, kwargs, "image")]`` where ``kwargs`` holds ``name`` (file stem,
+        folder name, or the common prefix of a list), ``metadata`` (see
+        :func:`napari_xray.io.read.read_xray_with_metadata`), ``colormap="gray"``,
+        ``rgb=False`` and, when the DICOM pixel spacing is known, ``scale`` in mm
+        (``1.0`` along the stack axis).
+
+    Raises
+    ------
+    XrayReadError
+        Any file cannot be read (napari shows the message and keeps running).
+    """
+    from napari_xray.io.read import read_xray_with_metadata
+
+    data, metadata = read_xray_with_metadata(path)
+    kwargs: dict[str, Any] = {
+        "name": metadata["name"],
+        "metadata": metadata,
+        "colormap": "gray",
+        "rgb": False,
+    }
+    spacing = metadata.get("pixel_spacing")
+    if spacing is not None:
+        kwargs["scale"] = (1.0,) * (data.ndim - 2) + tuple(spacing)
+    return [(data, kwargs, "image")]
+
+
+def open_store_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple]:
+    """Lazy layers for a batch store: one per result array (or the one array named).
+
+    Parameters
+    ----------
+    path
+        ``STORE.zarr`` or ``STORE.zarr/<filter>`` (or a list holding one of them,
+        as napari passes it).
+
+    Returns
+    -------
+    list of LayerDataTuple
+        ``(data, kwargs, layer_type)`` where ``data`` is the ``dask.array.Array``
+        of :func:`napari_xray.io.store.open_store`. Boolean results (Canny edges,
+        binary masks) are ``"labels"`` layers (viewed as uint8 0/1); the others
+        are ``"image"`` layers with the result's colormap and contrast limits.
+        ``kwargs["name"]`` is ``"<filter> (<store>)"``; ``kwargs["metadata"]`` holds
+        ``store``, ``filter``, ``title``, ``params``, ``file_names``,
+        ``source_paths`` and the ``report``.
+
+    Raises
+    ------
+    XrayReadError
+        ``path`` is not a napari-xray batch store (or names an array it lacks).
+    """
+    paths, _ = as_path_list(path)  # napari may pass [path]
+    if len(paths) != 1:
+        raise XrayReadError(f"open one batch store at a time, not {len(paths)} paths")
+    store = open_store(paths[0])
+    shared = {
+        "store": str(store.root),
+        "file_names": store.file_names,
+        "source_paths": store.source_paths,
+        "report": store.report,
+    }
+    layers: list[LayerDataTuple] = []
+    for result in store.results:
+        metadata = {**shared, "filter": result.key, "title": result.title, "params": result.params}
+        kwargs: dict[str, Any] = {"name": f"{result.key} ({store.name})", "metadata": metadata}
+        if result.data.dtype == bool:
+            layers.append((result.data.astype("uint8"), kwargs, "labels"))
+            continue
+        kwargs["colormap"] = result.colormap
+        if result.contrast_limits is not None:
+            kwargs["contrast_limits"] = list(result.contrast_limits)
+        kwargs["rgb"] = False
+        layers.append((result.data, kwargs, "image"))
+    return layers

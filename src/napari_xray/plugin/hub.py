@@ -14,10 +14,7 @@ from psygnal import Signal
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
-__all__ = ["MASK_THRESHOLD", "ViewerHub", "viewer_hub"]
-
-#: Name under which the mask widget publishes its threshold (``"<operation>.<parameter>"``).
-MASK_THRESHOLD = "mask.threshold"
+__all__ = ["ViewerHub", "viewer_hub"]
 
 
 class ViewerHub:
@@ -25,29 +22,35 @@ class ViewerHub:
 
     Signals
     -------
-    threshold_changed(str, float)
-        An operation widget moved an intensity parameter (name ``"<op>.<param>"``).
+    threshold_changed(str, str, float)
+        An operation widget moved an intensity parameter: operation key,
+        parameter name, value.
     comparison_changed(bool)
         The compare-all view was switched on (True) or restored (False).
     outputs_completed(list)
         Output layers whose every frame has just been computed.
     """
 
-    threshold_changed = Signal(str, float)
+    threshold_changed = Signal(str, str, float)
     comparison_changed = Signal(bool)
     outputs_completed = Signal(object)
 
     def __init__(self) -> None:
-        self.thresholds: dict[str, float] = {}
-        self.comparison: Any = None  # napari_xray.plugin.widgets.compare._Comparison
-        self.console: dict[tuple[int, str], Any] = {}  # (id(input layer), key) -> LiveFilter
+        #: The last published value of each intensity parameter, by (operation key, name).
+        self.thresholds: dict[tuple[str, str], float] = {}
+        self.comparison: Any = None  # napari_xray.plugin.console.Comparison
+        #: Outputs made by add_filter, by (id(input layer), operation key).
+        self.console: dict[tuple[int, str], Any] = {}
 
-    def publish(self, name: str, value: float | None) -> None:
-        """Record and announce an intensity parameter's value (``None`` values are ignored)."""
+    def publish(self, operation: str, parameter: str, value: float | None) -> None:
+        """Record and announce the value of ``operation``'s intensity ``parameter``.
+
+        ``None`` (an optional parameter on auto) is ignored.
+        """
         if value is None:
             return
-        self.thresholds[name] = float(value)
-        self.threshold_changed.emit(name, float(value))
+        self.thresholds[(operation, parameter)] = float(value)
+        self.threshold_changed.emit(operation, parameter, float(value))
 
 
 _HUBS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -1,7 +1,6 @@
-"""Layer plumbing shared by the napari-xray widgets: which layers can be filtered,
-which frame is on screen, and how an engine result becomes a napari layer.
-
-Nothing here computes pixels; results come from :mod:`napari_xray.engine.operations`.
+"""Layer helpers shared by the napari-xray widgets: which layers can be filtered,
+which frame is on screen, colormaps, and the name, metadata and keyword arguments
+of an output layer.
 """
 
 from __future__ import annotations
@@ -26,9 +25,9 @@ __all__ = [
     "image_layer_choices",
     "input_problem",
     "LayerPickerMixin",
+    "labels_colormap",
     "layer_alive",
     "qt_alive",
-    "layer_kind",
     "napari_colormap",
     "output_kwargs",
     "output_metadata",
@@ -203,13 +202,6 @@ def data_range(layer: Layer) -> tuple[float, float]:
     return low, high
 
 
-def layer_kind(result: np.ndarray) -> tuple[str, np.dtype]:
-    """How an engine result is shown: ``("labels", uint8)`` for bool, else ``("image", dtype)``."""
-    if result.dtype == bool:
-        return "labels", np.dtype(np.uint8)
-    return "image", result.dtype
-
-
 def napari_colormap(name: str):
     """napari colormap for a matplotlib/napari colormap name (e.g. ``"nipy_spectral"``).
 
@@ -307,7 +299,7 @@ def output_metadata(
 
 
 def output_kwargs(
-    kind: str,
+    layer_type: str,
     input_layer: Layer,
     *,
     name: str,
@@ -315,10 +307,10 @@ def output_kwargs(
     metadata: dict[str, Any],
     contrast_limits: tuple[float, float] | None,
 ) -> dict[str, Any]:
-    """Keyword arguments for a new output layer of ``kind`` ("image" or "labels")."""
+    """Keyword arguments for a new output layer of ``layer_type`` ("image" or "labels")."""
     kwargs = spatial_kwargs(input_layer)
     kwargs.update(name=name, metadata={METADATA_KEY: metadata})
-    if kind == "labels":
+    if layer_type == "labels":
         kwargs["colormap"] = labels_colormap(colormap)
         kwargs["opacity"] = 1.0  # label 0 is transparent; the mask itself as in the tutorial
     else:
@@ -326,51 +318,3 @@ def output_kwargs(
         if contrast_limits is not None:
             kwargs["contrast_limits"] = contrast_limits
     return kwargs
-
-
-#: Percentiles of a float result mapped to the ends of the colormap: edge maps have
-#: a few extreme pixels (burnt-in markers, the border) that would otherwise squash
-#: everything else into one gray. The contrast slider still spans min..max.
-DISPLAY_PERCENTILES = (0.5, 99.5)
-_SAMPLE_PIXELS = 1 << 16
-
-
-def _subsample(result: np.ndarray) -> np.ndarray:
-    """An evenly strided sample of about ``_SAMPLE_PIXELS`` pixels of ``result``."""
-    height, width = result.shape[-2:]
-    frames = result.size // max(1, height * width)
-    stride = max(1, int(math.sqrt(frames * height * width / _SAMPLE_PIXELS)))
-    return result[..., ::stride, ::stride]
-
-
-def display_limits(
-    result: np.ndarray, low: float, high: float
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Contrast limits, and the contrast slider's range, for an image result.
-
-    Parameters
-    ----------
-    result : numpy.ndarray
-        A frame or stack the engine returned.
-    low, high : float
-        Its exact minimum and maximum (already known to the caller).
-
-    Returns
-    -------
-    limits : (float, float)
-        Float results: the :data:`DISPLAY_PERCENTILES` of an evenly strided sample
-        (about 65k pixels, ~1 ms); integer results, or a sample without spread:
-        ``(low, high)``.
-    span : (float, float)
-        ``(low, high)``; a flat result gets a unit span.
-    """
-    low, high = float(low), float(high)
-    if not (math.isfinite(low) and math.isfinite(high)):
-        low, high = 0.0, 1.0
-    span = (low, high) if high > low else (low, low + 1.0)
-    if result.dtype.kind != "f" or not high > low:
-        return span, span
-    lower, upper = np.percentile(_subsample(result), DISPLAY_PERCENTILES)
-    if not upper > lower:
-        return span, span
-    return (float(lower), float(upper)), span

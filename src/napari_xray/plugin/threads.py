@@ -1,16 +1,9 @@
-"""Where napari-xray's background workers run: a private Qt thread pool.
+"""napari-xray's own Qt thread pool for background workers.
 
-napari's ``create_worker`` starts workers on ``QThreadPool.globalInstance()``.
-Qt uses that same global pool for its own parallel work, e.g. converting images
-for the activity dock's animated "busy" icon, and waits for it while the GUI
-thread still holds Python's GIL. With two cores the global pool has two
-threads; if both run Python workers (which need the GIL to continue) the GUI
-thread and the workers wait for each other forever. Measured here: a second
-parameter change while the first stack was still computing froze the viewer.
-
-So napari-xray builds its workers with napari's ``create_worker`` (progress
-bar, activity dock and error relaying unchanged) but starts them on its own
-pool, which leaves the global pool free for Qt. The pool keeps one core for
+Workers are built with napari's ``create_worker`` (progress bar, activity dock,
+error relaying) but started here rather than on ``QThreadPool.globalInstance()``,
+which Qt also uses for its own work while the GUI thread holds the GIL: Python
+workers filling that pool can deadlock the viewer. The pool leaves one core for
 the GUI thread.
 """
 

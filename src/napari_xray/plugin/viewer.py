@@ -1,5 +1,5 @@
-"""``napari-xray view [INPUT]``: open napari with the X-ray series (or INPUT) and the
-comparison widget docked.
+"""Open napari with the X-ray series (or INPUT) and the comparison widget docked
+(what ``napari-xray view [INPUT]`` runs).
 
 Without INPUT the viewer opens the ``series`` sample (the nine ChestX-ray8
 frames, from ``NAPARI_XRAY_DATA_DIR`` or the download cache); when those cannot
@@ -9,7 +9,6 @@ DICOM file or a folder of frames) is read with napari-xray's reader.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,33 +16,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
-__all__ = ["add_parser", "open_viewer", "run_view"]
+__all__ = ["open_viewer"]
 
 PLUGIN = "napari-xray"
-
-
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register the ``view`` subcommand on ``subparsers``; returns its parser."""
-    parser = subparsers.add_parser(
-        "view",
-        help="open napari with the X-ray series (or INPUT) and the comparison widget",
-        description="Open napari with the nine ChestX-ray8 frames (or INPUT: a PNG, a DICOM "
-        "file or a folder of frames) and the napari-xray comparison widget docked. Without "
-        "the real frames (offline, no NAPARI_XRAY_DATA_DIR) the synthetic phantom opens.",
-    )
-    parser.add_argument("input", nargs="?", metavar="INPUT", help="PNG, DICOM or folder to open")
-    parser.add_argument(
-        "--compare",
-        action="store_true",
-        help="switch the compare-all grid on right away",
-    )
-    parser.add_argument(
-        "--no-run",
-        action="store_true",
-        help="set everything up but do not start napari's event loop (for scripted checks)",
-    )
-    parser.set_defaults(run=run_view)
-    return parser
 
 
 def _sample_error(error: BaseException):
@@ -94,7 +69,8 @@ def open_viewer(
         raise FileNotFoundError(f"{path} does not exist; pass a PNG, DICOM file or folder")
     import napari
 
-    from napari_xray.plugin.widgets.compare import CompareWidget, compare_all
+    from napari_xray.plugin.console import compare_all
+    from napari_xray.plugin.widgets.compare import CompareWidget
 
     own_viewer = viewer is None
     if viewer is None:
@@ -124,22 +100,3 @@ def open_viewer(
             viewer.close()
         raise
     return viewer
-
-
-def run_view(args: argparse.Namespace) -> int:
-    """``napari-xray view``: open the viewer and run napari until its window closes.
-
-    Returns
-    -------
-    int
-        0 on success (errors propagate to :func:`napari_xray.cli.main`, which
-        prints them and exits with status 2).
-    """
-    import napari
-
-    viewer = open_viewer(getattr(args, "input", None), compare=getattr(args, "compare", False))
-    if getattr(args, "no_run", False):
-        viewer.close()
-        return 0
-    napari.run()
-    return 0

@@ -1,4 +1,4 @@
-"""The dock widgets napari opens from the manifest."""
+"""The dock widgets napari opens from the manifest (napari.yaml points here)."""
 
 from napari_xray.plugin.widgets.compare import CompareWidget
 from napari_xray.plugin.widgets.operation import (

@@ -1,62 +1,37 @@
-"""napari widgets for the X-ray filters: one generic widget per engine operation,
-"Compare all", "Statistics", and the console functions behind them.
+"""The dock widget of one engine operation, and the six classes npe2 opens.
 
-Every operation widget is built by :class:`OperationWidget` from the engine's one
-description of its operations (:data:`napari_xray.engine.operations.OPERATIONS`); the
-classes npe2 opens (``LogWidget``, ``SobelWidget``, …) are generated from it by a
-loop, so adding an operation is one entry there plus its manifest lines. The
-widgets never compute beyond calling the engine.
-
-Controls, from each :class:`~napari_xray.engine.operations.Parameter`:
-
-* numbers with both bounds: a slider with an editable readout (min/max/step from
-  the parameter); numbers in the input's intensity units
-  (``Operation.intensity_parameters``: the mask threshold, Canny's thresholds)
-  are ranged over the chosen layer's value range instead;
-* optional numbers (``None`` = the engine's documented default): the slider plus
-  an **auto** checkbox; ticked means ``None`` and disables the slider;
-* booleans: a checkbox; strings with choices: a drop-down.
-
-Plus an image-layer picker, a colormap drop-down (the operation's colormaps, the
-tutorial's first), **Auto-apply** (live preview: each parameter change recomputes
-the frame on screen at once and the rest of the stack in a worker), **New layer
-on Run** (a Run then starts a new output layer and keeps the previous one;
-live-preview changes always update the latest one), **Run** and a status line
-that says why nothing happened when nothing can happen.
-
-Console scripting: :func:`add_filter` and :func:`compare_all` do what the
-buttons do (``napari_xray.add_filter(viewer, layer, "sobel", normalize=False)``).
+:class:`OperationWidget` builds its form from an
+:class:`~napari_xray.engine.operations.Operation`: an image-layer picker, one
+:class:`~napari_xray.plugin.widgets.controls.ParameterControl` per parameter, a
+colormap drop-down (the operation's colormaps, the tutorial's first),
+**Auto-apply** (live preview: each parameter change recomputes the frame on
+screen at once and the rest of the stack in a worker), **New layer on Run** (a
+Run then starts a new output layer and keeps the previous one; live-preview
+changes always update the latest one), **Run** and a status line that says why
+nothing happened when nothing can happen. ``LogWidget``, ``SobelWidget`` … fix
+the operation; :func:`make_widget` picks the class by operation key.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FloatSlider,
-    FloatSpinBox,
-    Label,
-    PushButton,
-    Slider,
-    SpinBox,
-)
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+from superqt.utils import qthrottled
 
-from napari_xray.plugin.widgets.compare import CompareWidget, compare_all, is_comparing, restore_view
+from napari_xray.engine.operations import Operation, get_operation
 from napari_xray.plugin.hub import viewer_hub
 from napari_xray.plugin.layers import (
     LayerPickerMixin,
     data_range,
     image_layer_choices,
     input_problem,
-    napari_colormap,
     qt_alive,
 )
-from napari_xray.plugin.outputs import LiveFilter, OutputSpec
-from napari_xray.plugin.widgets.statistics import StatisticsWidget
-from napari_xray.engine.operations import OPERATIONS, Operation, Parameter, get_operation
+from napari_xray.plugin.outputs import SyncedOutputs
+from napari_xray.plugin.result_layers import OutputSpec
+from napari_xray.plugin.widgets.controls import ParameterControl
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -64,149 +39,19 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "WIDGET_CLASSES",
-    "CompareWidget",
-    "LiveFilter",
+    "CannyWidget",
+    "GradientWidget",
+    "LogWidget",
+    "MaskWidget",
     "OperationWidget",
-    "OutputSpec",
-    "StatisticsWidget",
-    "add_filter",
-    "compare_all",
-    "is_comparing",
+    "PrewittWidget",
+    "SobelWidget",
     "make_widget",
-    "restore_view",
-    # generated below, one per operation: LogWidget, GradientWidget, SobelWidget, …
 ]
-
-#: Range of an intensity slider before any layer is chosen (8-bit images).
-_DEFAULT_INTENSITY_RANGE = (0.0, 255.0)
-_UNBOUNDED = 1e9
-
-
-# --------------------------------------------------------------------------- controls
-
-
-class ParameterControl:
-    """The magicgui control of one engine :class:`Parameter`.
-
-    ``widget`` goes into the form; ``value`` reads/writes the parameter's value
-    (``None`` for an optional number set to auto); ``changed`` is a psygnal
-    signal emitted on every user or programmatic change.
-    """
-
-    def __init__(self, parameter: Parameter, *, intensity: bool = False) -> None:
-        self.parameter = parameter
-        self.intensity = intensity
-        self._auto: CheckBox | None = None
-        self._number = None
-        tooltip = parameter.help or None
-        if parameter.kind is bool:
-            self.widget = CheckBox(
-                name=parameter.name, text=parameter.title, value=bool(parameter.default),
-                tooltip=tooltip,
-            )
-            self.widget.label = ""
-            self.changed = self.widget.changed
-            return
-        if parameter.kind is str:
-            self.widget = ComboBox(
-                name=parameter.name, label=parameter.title, choices=list(parameter.choices),
-                value=parameter.default, tooltip=tooltip,
-            )
-            self.changed = self.widget.changed
-            return
-        self._number = self._make_number(parameter, tooltip)
-        if not parameter.optional:
-            self.widget = self._number
-            self.changed = self.widget.changed
-            return
-        self._auto = CheckBox(name="auto", text="auto", value=parameter.default is None,
-                              tooltip="use the engine's default")
-        self._number.enabled = not self._auto.value
-        self.widget = Container(
-            name=parameter.name, label=parameter.title, layout="horizontal", labels=False,
-            widgets=[self._number, self._auto],
-        )
-        self.widget.margins = (0, 0, 0, 0)
-        self._auto.changed.connect(self._on_auto)
-        self.changed = self.widget.changed
-
-    def _make_number(self, parameter: Parameter, tooltip):
-        is_float = parameter.kind is float
-        low, high = parameter.minimum, parameter.maximum
-        if self.intensity:
-            low = _DEFAULT_INTENSITY_RANGE[0] if low is None else max(low, 0.0)
-            high = _DEFAULT_INTENSITY_RANGE[1] if high is None else high
-        default = parameter.default
-        if default is None:
-            default = low if low is not None else 0.0
-        kwargs = {"name": "value" if parameter.optional else parameter.name,
-                  "value": default, "tooltip": tooltip}
-        if not parameter.optional:
-            kwargs["label"] = parameter.title
-        if parameter.step is not None:
-            kwargs["step"] = parameter.step
-        if low is not None and high is not None:
-            cls = FloatSlider if is_float else Slider
-            return cls(min=low, max=high, **kwargs)
-        cls = FloatSpinBox if is_float else SpinBox
-        return cls(
-            min=-_UNBOUNDED if low is None else low,
-            max=_UNBOUNDED if high is None else high,
-            **kwargs,
-        )
-
-    def _on_auto(self, auto: bool) -> None:
-        self._number.enabled = not auto
-
-    @property
-    def value(self) -> Any:
-        """The parameter's current value (``None`` for an optional number on auto)."""
-        if self._auto is not None and self._auto.value:
-            return None
-        if self._number is not None:
-            value = self._number.value
-            return float(value) if self.parameter.kind is float else int(value)
-        return self.widget.value
-
-    @value.setter
-    def value(self, value: Any) -> None:
-        if self._auto is not None:
-            if value is None:
-                self._auto.value = True
-                return
-            self._auto.value = False
-        if self._number is not None:
-            if value is None:
-                raise ValueError(f"{self.parameter.name} needs a value")
-            self._number.value = value
-        else:
-            self.widget.value = value
-
-    def set_range(self, low: float, high: float, *, integer: bool = False) -> None:
-        """Range an intensity control over ``low``..``high`` without emitting a change.
-
-        The parameter's own bounds still apply; the value is clipped into range.
-        """
-        number = self._number
-        if number is None or not hasattr(number, "range"):
-            return
-        p = self.parameter
-        low = low if p.minimum is None else max(low, p.minimum)
-        high = high if p.maximum is None else min(high, p.maximum)
-        if not high > low:
-            high = low + 1.0
-        step = p.step or (1.0 if integer and high - low >= 20 else (high - low) / 1000.0)
-        with number.changed.blocked():
-            number.range = (low, high)
-            number.step = step
-            number.value = min(max(number.value, low), high)
-
-
-# --------------------------------------------------------------------------- widgets
 
 
 class OperationWidget(LayerPickerMixin, Container):
-    """The widget of one engine operation, generated from its description.
+    """The widget of one engine operation, built from its description.
 
     Parameters
     ----------
@@ -214,7 +59,7 @@ class OperationWidget(LayerPickerMixin, Container):
         The viewer whose image layers it filters.
     operation : Operation or str, optional
         The operation (or its key); defaults to the class's ``operation_key``
-        (set on the generated classes such as ``SobelWidget``).
+        (set by ``LogWidget``, ``SobelWidget`` …).
 
     Attributes
     ----------
@@ -232,14 +77,14 @@ class OperationWidget(LayerPickerMixin, Container):
         else:
             key = operation or self.operation_key
             if key is None:
-                raise TypeError("OperationWidget needs an operation (or use a generated class)")
+                raise TypeError("OperationWidget needs an operation (or use e.g. SobelWidget)")
             op = get_operation(key)
         super().__init__(labels=True)
         self.viewer = napari_viewer
         self.operation = op
-        self._live: LiveFilter | None = None
-        self._retired: list[LiveFilter] = []
-        self._pending = False
+        self._outputs: SyncedOutputs | None = None
+        self._retired: list[SyncedOutputs] = []
+        self._preview_pending = False
 
         self._header = Label(name="header", value=f"<b>{op.title}</b>", tooltip=op.description)
         self._header.label = ""
@@ -250,7 +95,7 @@ class OperationWidget(LayerPickerMixin, Container):
         }
         self._colormap = ComboBox(
             name="colormap_choice", label="Colormap", choices=list(op.colormaps),
-            value=op.colormaps[0],
+            value=op.default_colormap,
         )
         self._colormap.enabled = len(op.colormaps) > 1
         self._auto = CheckBox(name="auto_apply_check", text="Auto-apply (live preview)", value=True)
@@ -275,16 +120,9 @@ class OperationWidget(LayerPickerMixin, Container):
         )
         self._status.native.setWordWrap(True)
 
-        from qtpy.QtCore import QTimer
-
-        # Leading-edge throttle: the first parameter change of an event-loop turn is
-        # previewed at once; later ones in the same turn coalesce into one trailing
-        # preview with the final values when this zero-delay timer fires.
-        self._throttled = False
-        self._timer = QTimer(self.native)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(0)
-        self._timer.timeout.connect(self._apply_pending)
+        # The first parameter change of an event-loop turn is previewed at once; later
+        # ones in the same turn coalesce into one preview with the final values.
+        self._preview_throttled = qthrottled(self._preview, timeout=0, parent=self.native)
 
         for control in self.controls.values():
             control.changed.connect(self._on_parameter_changed)
@@ -306,18 +144,18 @@ class OperationWidget(LayerPickerMixin, Container):
     @property
     def output_layer(self) -> Layer | None:
         """This widget's current output layer, if it is still in the viewer."""
-        layers = self._live.layers() if self._live is not None else []
+        layers = self._outputs.layers() if self._outputs is not None else []
         return layers[0] if layers else None
 
     @property
-    def live(self) -> LiveFilter | None:
-        """The live filter behind the current output (``None`` before the first run)."""
-        return self._live
+    def outputs(self) -> SyncedOutputs | None:
+        """What keeps the current output layer in step (``None`` before the first run)."""
+        return self._outputs
 
     @property
     def busy(self) -> bool:
         """True while a preview is pending or frames are still being computed."""
-        return self._pending or (self._live is not None and self._live.busy)
+        return self._preview_pending or (self._outputs is not None and self._outputs.busy)
 
     @property
     def auto_apply(self) -> bool:
@@ -383,7 +221,7 @@ class OperationWidget(LayerPickerMixin, Container):
             The output layer, or ``None`` when nothing could be done; the status
             line then says why (no or unsuitable layer, rejected parameters).
         """
-        self._pending = False
+        self._preview_pending = False
         layer = self._image.value
         problem = input_problem(layer) if layer is not None else self._no_image_reason()
         if problem:
@@ -391,10 +229,10 @@ class OperationWidget(LayerPickerMixin, Container):
             return None
         if new_layer is None:
             new_layer = bool(self._new_layer.value)
-        live = self._live_for(layer, new_layer=new_layer)
+        outputs = self._outputs_for(layer, new_layer=new_layer)
         spec = OutputSpec(self.operation, self.parameters(), (str(self._colormap.value),))
         try:
-            (layers,) = live.update(layer, [spec], wait=wait)
+            (layers,) = outputs.update(layer, [spec], wait=wait)
         except ValueError as error:
             self._set_status(f"{self.operation.title}: {error}")
             return None
@@ -406,8 +244,8 @@ class OperationWidget(LayerPickerMixin, Container):
         return image_layer_choices(self.viewer, exclude=self._owns)
 
     def _owns(self, layer) -> bool:
-        lives = [*self._retired, *([self._live] if self._live is not None else [])]
-        return any(live.owns(layer) for live in lives)
+        current = [self._outputs] if self._outputs is not None else []
+        return any(outputs.owns(layer) for outputs in [*self._retired, *current])
 
     def _no_image_reason(self) -> str:
         active = self.viewer.layers.selection.active
@@ -420,27 +258,22 @@ class OperationWidget(LayerPickerMixin, Container):
     def _on_parameter_changed(self, _value=None) -> None:
         hub = viewer_hub(self.viewer)
         for name in self.operation.intensity_parameters:
-            hub.publish(f"{self.operation.key}.{name}", self.controls[name].value)
+            hub.publish(self.operation.key, name, self.controls[name].value)
         if not self._auto.value:
             return
-        if self._throttled:
-            self._pending = True
-            return
-        self._throttled = True
-        self._timer.start()
-        self.run(new_layer=False)
+        self._preview_pending = True
+        self._preview_throttled()
 
-    def _apply_pending(self) -> None:
-        self._throttled = False
-        if self._pending and qt_alive(self):
+    def _preview(self) -> None:
+        if self._preview_pending and qt_alive(self):
             self.run(new_layer=False)
 
     def _on_run_clicked(self, _value=None) -> None:
         self.run()
 
     def _on_colormap_changed(self, name: str) -> None:
-        if self._live is not None:
-            self._live.set_colormap(str(name))
+        if self._outputs is not None:
+            self._outputs.set_colormap(str(name))
 
     def _on_image_changed(self, _value=None) -> None:
         layer = self._image.value
@@ -454,91 +287,106 @@ class OperationWidget(LayerPickerMixin, Container):
             parameter = self.operation.parameter(name)
             self.controls[name].set_range(*parameter.data_range(low, high), integer=integer)
 
-    def _live_for(self, layer, *, new_layer: bool) -> LiveFilter:
-        live = self._live
-        if live is not None and live.layers() and (new_layer or live.input_layer is not layer):
-            self._retire(live)
-            live = None
-        if live is None:
-            live = LiveFilter(self.viewer, description=f"napari-xray: {self.operation.title}")
-            live.status.connect(self._set_status)
-            self._live = live
-        return live
+    def _outputs_for(self, layer, *, new_layer: bool) -> SyncedOutputs:
+        outputs = self._outputs
+        if (
+            outputs is not None
+            and outputs.layers()
+            and (new_layer or outputs.input_layer is not layer)
+        ):
+            self._retire(outputs)
+            outputs = None
+        if outputs is None:
+            outputs = SyncedOutputs(
+                self.viewer, description=f"napari-xray: {self.operation.title}"
+            )
+            outputs.status.connect(self._set_status)
+            self._outputs = outputs
+        return outputs
 
-    def _retire(self, live: LiveFilter) -> None:
-        """Stop updating ``live``'s layers; a running stack computation still completes."""
-        live.status.disconnect(self._set_status)
-        if self._live is live:
-            self._live = None
-        live.settle()
-        if live.busy:
-            self._retired.append(live)
+    def _retire(self, outputs: SyncedOutputs) -> None:
+        """Stop updating ``outputs``' layers; a running stack computation still completes."""
+        outputs.status.disconnect(self._set_status)
+        if self._outputs is outputs:
+            self._outputs = None
+        outputs.settle()
+        if outputs.busy:
+            self._retired.append(outputs)
 
-            def _done(_generation=None, live=live):
-                live.close()
-                if live in self._retired:
-                    self._retired.remove(live)
+            def _done(_generation=None, outputs=outputs):
+                outputs.close()
+                if outputs in self._retired:
+                    self._retired.remove(outputs)
 
-            live.finished.connect(_done)
+            outputs.finished.connect(_done)
         else:
-            live.close()
+            outputs.close()
 
 
 def _closer(widget: OperationWidget):
     """A callback for ``destroyed`` that stops the widget's work without keeping it alive."""
-    import weakref
-
     ref = weakref.ref(widget)
 
     def _on_destroyed(*_args) -> None:
         owner = ref()
         if owner is None:
             return
-        owner._pending = False
-        for live in [owner._live, *owner._retired]:
-            if live is None:
+        owner._preview_pending = False
+        for outputs in [owner._outputs, *owner._retired]:
+            if outputs is None:
                 continue
             try:
-                live.close()
+                outputs.close()
             except Exception:  # noqa: BLE001 - a Qt slot at teardown must never raise
                 pass
 
     return _on_destroyed
 
 
-# --------------------------------------------------------------------------- generated classes
+# ------------------------------------------------------------------------ one class per operation
 
 
-def _class_name(key: str) -> str:
-    return "".join(part.capitalize() for part in key.split("_")) + "Widget"
+class LogWidget(OperationWidget):
+    """Laplacian of Gaussian: the second-derivative edge response."""
+
+    operation_key = "log"
 
 
-def _make_widget_class(operation: Operation) -> type[OperationWidget]:
-    def __init__(self, napari_viewer: napari.Viewer) -> None:  # noqa: N807
-        OperationWidget.__init__(self, napari_viewer, operation.key)
+class GradientWidget(OperationWidget):
+    """Gaussian gradient magnitude: the smoothed first-derivative magnitude."""
 
-    __init__.__doc__ = f"The {operation.title} widget for ``napari_viewer``."
-    return type(
-        _class_name(operation.key),
-        (OperationWidget,),
-        {
-            "__init__": __init__,
-            "__module__": __name__,
-            "__doc__": f"{operation.title}: {operation.description}\n\n"
-            "Generated from the engine's description; see :class:`OperationWidget`.",
-            "operation_key": operation.key,
-        },
-    )
+    operation_key = "gradient"
 
 
-#: The generated widget class of each operation, by operation key.
+class SobelWidget(OperationWidget):
+    """Sobel magnitude: the hypot of the Sobel derivatives along both image axes."""
+
+    operation_key = "sobel"
+
+
+class PrewittWidget(OperationWidget):
+    """Fourier-Prewitt magnitude: Fourier-domain Gaussian smoothing, then Prewitt."""
+
+    operation_key = "prewitt"
+
+
+class CannyWidget(OperationWidget):
+    """Canny edges: smoothing, gradient, non-maximum suppression, hysteresis."""
+
+    operation_key = "canny"
+
+
+class MaskWidget(OperationWidget):
+    """Threshold mask: keep the pixels above a threshold (values or binary)."""
+
+    operation_key = "mask"
+
+
+#: The widget class of each operation, by operation key.
 WIDGET_CLASSES: dict[str, type[OperationWidget]] = {
-    key: _make_widget_class(operation) for key, operation in OPERATIONS.items()
+    cls.operation_key: cls
+    for cls in (LogWidget, GradientWidget, SobelWidget, PrewittWidget, CannyWidget, MaskWidget)
 }
-for _cls in WIDGET_CLASSES.values():
-    globals()[_cls.__name__] = _cls
-    __all__.append(_cls.__name__)
-del _cls
 
 
 def make_widget(viewer: napari.Viewer, key: str) -> OperationWidget:
@@ -551,82 +399,3 @@ def make_widget(viewer: napari.Viewer, key: str) -> OperationWidget:
     """
     get_operation(key)
     return WIDGET_CLASSES[key](viewer)
-
-
-# --------------------------------------------------------------------------- console
-
-
-def add_filter(
-    viewer: napari.Viewer,
-    layer: Layer | None,
-    key: str,
-    *,
-    new_layer: bool = False,
-    wait: bool = True,
-    colormap: str | None = None,
-    **params: Any,
-) -> Layer:
-    """Filter ``layer`` with operation ``key`` and show the result, as a widget's Run does.
-
-    ``napari_xray.add_filter(viewer, viewer.layers[0], "sobel", normalize=False)``.
-    A second call with the same layer and operation updates the layer the
-    first call made (like re-running a widget) unless ``new_layer`` is true.
-
-    Parameters
-    ----------
-    viewer : napari.Viewer
-    layer : napari.layers.Image or None
-        A grayscale image layer (2D frame or stack of frames); ``None`` means the
-        selected layer.
-    key : str
-        An operation of :data:`napari_xray.engine.operations.OPERATIONS`.
-    new_layer : bool
-        Add a new layer even if an earlier call made one for this layer and operation.
-    wait : bool
-        Return only once the whole stack is computed (default); otherwise the
-        frame on screen is shown at once and the rest follows from a worker.
-    colormap : str, optional
-        Defaults to the operation's (the tutorial's) colormap.
-    **params
-        The operation's parameters; missing ones take their defaults.
-
-    Returns
-    -------
-    napari.layers.Layer
-        The output layer (Image, or Labels for a bool result).
-
-    Raises
-    ------
-    KeyError
-        Unknown operation or parameter name.
-    ValueError
-        The layer cannot be filtered (the message says why) or a parameter is invalid.
-    """
-    operation = get_operation(key)
-    operation.resolve(params)  # names and values checked before anything happens
-    colormap = colormap or operation.colormaps[0]
-    napari_colormap(colormap)  # raises KeyError for an unknown colormap
-    if layer is None:
-        layer = viewer.layers.selection.active
-    problem = input_problem(layer)
-    if problem:
-        raise ValueError(problem)
-    hub = viewer_hub(viewer)
-    # Forget earlier calls whose layers are all gone, so their buffers are freed.
-    for stale in [s for s, f in hub.console.items() if not f.layers() and not f.busy]:
-        hub.console.pop(stale).close()
-    slot = (id(layer), operation.key)
-    live = hub.console.get(slot)
-    if live is not None and (new_layer or not live.layers() or live.input_layer is not layer):
-        live.settle()
-        if live.busy and new_layer:
-            live.finished.connect(lambda _g=None, live=live: live.close())
-        else:
-            live.close()
-        live = None
-    if live is None:
-        live = LiveFilter(viewer, description=f"napari-xray: {operation.title}")
-        hub.console[slot] = live
-    spec = OutputSpec(operation, dict(params), (colormap,))
-    (layers,) = live.update(layer, [spec], wait=wait)
-    return layers[0]

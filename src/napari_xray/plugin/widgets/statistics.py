@@ -1,11 +1,13 @@
 """Statistics dock: the selected layer's figures for the frame on screen and the whole
-stack, and a 256-bin histogram of the frame with the mask threshold drawn on it.
+stack, and a 256-bin histogram of the frame with a threshold line.
 
 Figures come from :func:`napari_xray.engine.statistics.image_statistics` and
 :func:`~napari_xray.engine.statistics.intensity_histogram`. The frame's figures follow
 the frame slider; the stack's are computed once per layer data (in a worker when
-the stack is large) and cached. The threshold line follows the mask widget
-(through the viewer's hub) or :meth:`StatisticsWidget.set_threshold`.
+the stack is large) and cached. The line marks
+:data:`~napari_xray.engine.operations.HISTOGRAM_THRESHOLD` (the mask threshold) as
+its widget publishes it through the viewer's hub, or as
+:meth:`StatisticsWidget.set_threshold` sets it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import Qt, QTimer
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QHeaderView,
     QLabel,
@@ -24,10 +26,12 @@ from qtpy.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qdebounced
 
-from napari_xray.plugin.hub import MASK_THRESHOLD, viewer_hub
-from napari_xray.plugin.layers import METADATA_KEY, displayed_plane, layer_alive, qt_alive
+from napari_xray.engine.operations import HISTOGRAM_THRESHOLD
 from napari_xray.engine.statistics import image_statistics, intensity_histogram
+from napari_xray.plugin.hub import viewer_hub
+from napari_xray.plugin.layers import METADATA_KEY, displayed_plane, layer_alive, qt_alive
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -38,14 +42,9 @@ __all__ = ["StatisticsWidget"]
 ROWS = ("dtype", "min", "max", "mean", "median", "std")
 #: Stacks with more pixels than this get their statistics in a worker thread.
 _SYNC_PIXELS = 2_000_000
+#: The figures are recomputed this long (ms) after the last change of frame or data.
 _DEBOUNCE_MS = 40
-
-
-def _default_threshold() -> float:
-    from napari_xray.engine.operations import OPERATIONS
-
-    mask = OPERATIONS.get("mask")
-    return float(mask.defaults().get("threshold", 150.0)) if mask is not None else 150.0
+_MARKED = (HISTOGRAM_THRESHOLD.operation.key, HISTOGRAM_THRESHOLD.parameter.name)
 
 
 def _format(name: str, value: Any) -> str:
@@ -97,7 +96,7 @@ class StatisticsWidget(QWidget):
         self._cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._worker = None
         hub = viewer_hub(napari_viewer)
-        self._threshold = hub.thresholds.get(MASK_THRESHOLD, _default_threshold())
+        self._threshold = hub.thresholds.get(_MARKED, HISTOGRAM_THRESHOLD.default)
 
         self._title = QLabel("Select an image layer.")
         self._title.setWordWrap(True)
@@ -128,10 +127,7 @@ class StatisticsWidget(QWidget):
         layout.addWidget(self._table)
         layout.addWidget(self._canvas)
 
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(_DEBOUNCE_MS)
-        self._timer.timeout.connect(self.refresh)
+        self._refresh_debounced = qdebounced(self.refresh, timeout=_DEBOUNCE_MS, parent=self)
 
         napari_viewer.layers.selection.events.active.connect(self._on_active)
         napari_viewer.dims.events.current_step.connect(self._schedule)
@@ -149,11 +145,11 @@ class StatisticsWidget(QWidget):
 
     @property
     def threshold(self) -> float:
-        """The mask threshold drawn on the histogram."""
+        """The threshold drawn on the histogram (the mask threshold)."""
         return self._threshold
 
     def set_threshold(self, value: float) -> None:
-        """Draw the mask threshold at ``value`` on the histogram."""
+        """Draw the threshold line at ``value`` on the histogram."""
         self._threshold = float(value)
         self._draw_histogram()
 
@@ -201,7 +197,7 @@ class StatisticsWidget(QWidget):
 
     def _schedule(self, event=None) -> None:
         if qt_alive(self):
-            self._timer.start()
+            self._refresh_debounced()
 
     def _on_active(self, event=None) -> None:
         if not qt_alive(self):
@@ -220,8 +216,8 @@ class StatisticsWidget(QWidget):
             layer.events.data.connect(self._schedule)
         self.refresh()
 
-    def _on_threshold_published(self, name: str, value: float) -> None:
-        if name == MASK_THRESHOLD and qt_alive(self):
+    def _on_threshold_published(self, operation: str, parameter: str, value: float) -> None:
+        if (operation, parameter) == _MARKED and qt_alive(self):
             self.set_threshold(value)
 
     def _on_outputs_completed(self, layers) -> None:
@@ -295,7 +291,7 @@ class StatisticsWidget(QWidget):
                 axes.set_ylabel("pixels")
                 axes.set_title("frame histogram (256 bins)", fontsize=9)
         axes.axvline(self._threshold, color="tab:red", linewidth=1.2,
-                     label=f"mask threshold {self._threshold:g}")
+                     label=f"{HISTOGRAM_THRESHOLD.label} {self._threshold:g}")
         if axes.has_data():
             axes.legend(loc="upper left", fontsize=8, frameon=False)
         self._canvas.draw_idle()

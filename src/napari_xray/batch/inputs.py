@@ -1,0 +1,274 @@
+"""What a batch runs on: the input frames, the selected operations and their parameters.
+
+Also the storage options the command line offers. The engine and the image reader
+are imported only inside the functions that need them, so the command line can
+build its help without loading NumPy, OpenCV or SciPy.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from napari_xray.errors import BatchError, XrayReadError
+from napari_xray.io.paths import list_xray_files, natural_sort_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+__all__ = [
+    "COMPRESSIONS",
+    "FLOAT_DTYPES",
+    "FilterSpec",
+    "discover_inputs",
+    "parse_filters",
+    "parse_params",
+    "parse_shape",
+    "probe_frame",
+]
+
+#: ``--compression`` choices: codec used for the floating-point result arrays.
+COMPRESSIONS = ("none", "lz4", "zstd")
+#: ``--dtype`` choices: dtype of the floating-point result arrays.
+FLOAT_DTYPES = ("float32", "float16")
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """One result array: operation ``key``, its resolved ``params`` and stored ``dtype``."""
+
+    key: str
+    params: Mapping[str, Any]
+    dtype: str
+
+
+def discover_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand files, folders and glob patterns into the list of frames to process.
+
+    * A folder gives its PNG/DICOM files exactly as the reader lists them
+      (:func:`napari_xray.io.paths.list_xray_files`: natural order, hidden files,
+      subfolders and other files such as ``Data_Entry_2017.csv`` skipped).
+    * A glob (``*``, ``?``, ``[``; ``**`` recurses) gives the matching files that
+      the reader would list in their folder, in natural order, and the images of
+      matching folders.
+    * An existing file is taken as given (if it is not a readable image it is
+      reported as a failure later, not skipped silently).
+
+    Inputs keep the order given; a path reached twice is kept once.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Absolute paths, never empty.
+
+    Raises
+    ------
+    BatchError
+        An input does not exist, a glob matches nothing, or no image was found.
+    """
+    found: list[Path] = []
+    seen: set[str] = set()
+
+    def add(path: Path) -> None:
+        key = os.path.abspath(path)
+        if key not in seen:
+            seen.add(key)
+            found.append(Path(key))
+
+    listing_cache: dict[Path, set[str]] = {}
+
+    def listed(folder: Path) -> set[str]:
+        if folder not in listing_cache:
+            try:
+                listing_cache[folder] = {p.name for p in list_xray_files(folder)}
+            except XrayReadError:
+                listing_cache[folder] = set()
+        return listing_cache[folder]
+
+    for item in inputs:
+        text = os.fspath(item)
+        path = Path(text).expanduser()
+        if path.is_dir():
+            try:
+                files = list_xray_files(path)
+            except XrayReadError as exc:
+                raise BatchError(str(exc)) from exc
+            if not files:
+                raise BatchError(
+                    f"folder {path} holds no PNG or DICOM files; pass a folder of images, "
+                    "image files or a glob such as 'images_*/*.png'"
+                )
+            for f in files:
+                add(f)
+        elif path.is_file():
+            add(path)
+        elif _GLOB_CHARS & set(text):
+            matches = sorted(
+                glob.glob(os.path.expanduser(text), recursive=True),
+                key=lambda m: natural_sort_key(os.path.basename(m)),
+            )
+            images: list[Path] = []
+            for match in map(Path, matches):
+                if match.is_dir():
+                    images.extend(list_xray_files(match))
+                elif match.name in listed(match.parent):
+                    images.append(match)
+            if not images:
+                raise BatchError(
+                    f"the pattern {text!r} matches no PNG or DICOM file; check the pattern "
+                    "(quote it so the shell does not expand it)"
+                )
+            for f in images:
+                add(f)
+        else:
+            raise BatchError(f"{text} does not exist; check the path")
+    if not found:
+        raise BatchError("no input images; pass files, folders or glob patterns")
+    return found
+
+
+def parse_filters(text: str | Sequence[str] | None) -> list[str]:
+    """The operation keys selected by ``--filters`` (``"log,sobel"`` or a list).
+
+    ``None`` or an empty selection means every operation of
+    :data:`~napari_xray.engine.operations.OPERATIONS`, in its order.
+
+    Returns
+    -------
+    list of str
+        Valid, distinct keys in the order given.
+
+    Raises
+    ------
+    BatchError
+        An unknown key (the message lists the valid ones) or a repeated key.
+    """
+    from napari_xray.engine.operations import OPERATIONS, get_operation
+
+    if text is None:
+        return list(OPERATIONS)
+    items = text.split(",") if isinstance(text, str) else list(text)
+    keys = [k.strip().lower() for k in items if k.strip()]
+    if not keys:
+        return list(OPERATIONS)
+    for key in keys:
+        try:
+            get_operation(key)
+        except KeyError as exc:
+            raise BatchError(exc.args[0]) from None
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise BatchError(f"--filters names {', '.join(repeated)} more than once")
+    return keys
+
+
+def parse_params(
+    items: Iterable[str] | Mapping[str, Mapping[str, Any]] | None, keys: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Resolve every selected operation's parameters, with ``--param`` overrides.
+
+    ``items`` holds ``"KEY.NAME=VALUE"`` strings (``"log.sigma=2"``,
+    ``"mask.mode=binary"``) or a mapping ``{"log": {"sigma": 2}}``. Values are
+    checked and converted by :meth:`Operation.resolve`.
+
+    Returns
+    -------
+    dict
+        ``{key: {name: value}}`` for every key in ``keys``: the defaults of the
+        description with the overrides applied.
+
+    Raises
+    ------
+    BatchError
+        Malformed text, an operation not among ``keys``, an unknown parameter
+        name or a value out of range.
+    """
+    from napari_xray.engine.operations import get_operation
+
+    overrides: dict[str, dict[str, Any]] = {k: {} for k in keys}
+    if isinstance(items, Mapping):
+        pairs = [(k, n, v) for k, values in items.items() for n, v in values.items()]
+    else:
+        pairs = []
+        for item in items or ():
+            target, sep, value = item.partition("=")
+            key, dot, name = target.strip().partition(".")
+            if not sep or not dot or not key or not name:
+                raise BatchError(
+                    f"--param {item!r} is not KEY.NAME=VALUE (for example log.sigma=2)"
+                )
+            pairs.append((key.strip().lower(), name.strip(), value.strip()))
+    for key, name, value in pairs:
+        if key not in overrides:
+            raise BatchError(
+                f"--param {key}.{name}: {key!r} is not among the selected filters "
+                f"({', '.join(keys)})"
+            )
+        overrides[key][name] = value
+    resolved = {}
+    for key in keys:
+        try:
+            resolved[key] = get_operation(key).resolve(overrides[key])
+        except (KeyError, ValueError) as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            raise BatchError(f"--param for {key}: {message}") from None
+    return resolved
+
+
+def parse_shape(text: str | Sequence[int] | None) -> tuple[int, int] | None:
+    """``"1024x1024"`` (rows×columns) or a pair → ``(1024, 1024)``; ``None`` stays ``None``.
+
+    Raises
+    ------
+    BatchError
+        Not two positive integers.
+    """
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x") if isinstance(text, str) else list(text)
+    try:
+        shape = tuple(int(p) for p in parts)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 2 or min(shape) < 1:
+        raise BatchError(f"--shape must be ROWSxCOLUMNS such as 1024x1024, got {text!r}")
+    return shape  # type: ignore[return-value]
+
+
+def probe_frame(
+    paths: Sequence[Path], shape: tuple[int, int] | None = None
+) -> tuple[int, np.ndarray]:
+    """The first frame that reads as a single 2-D image (of ``shape``, if given).
+
+    Returns
+    -------
+    (int, numpy.ndarray)
+        Its index in ``paths`` and the frame.
+
+    Raises
+    ------
+    BatchError
+        No input can be read (the message quotes the first error).
+    """
+    from napari_xray.io.read import read_xray
+
+    first_error = None
+    for index, path in enumerate(paths):
+        try:
+            frame = read_xray(path)
+        except (XrayReadError, OSError, ValueError) as exc:
+            first_error = first_error or str(exc)
+            continue
+        if frame.ndim == 2 and (shape is None or tuple(frame.shape) == tuple(shape)):
+            return index, frame
+        first_error = first_error or f"{path.name} has shape {frame.shape}"
+    wanted = f" of size {shape[0]}×{shape[1]}" if shape else ""
+    raise BatchError(
+        f"none of the {len(paths)} inputs is a readable single frame{wanted} "
+        f"(first problem: {first_error})"
+    )

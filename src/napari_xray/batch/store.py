@@ -1,0 +1,486 @@
+"""The batch's side of a results store: the plan, creating or reopening a store, the report.
+
+The layout is described in :mod:`napari_xray.batch`; the schema constants (status
+codes, format name) live in :mod:`napari_xray.io.store`, which reads stores back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_xray.batch.inputs import COMPRESSIONS, FLOAT_DTYPES, FilterSpec, probe_frame
+from napari_xray.engine.operations import get_operation
+from napari_xray.errors import BatchError
+from napari_xray.io.store import (
+    STATUS_ARRAY,
+    STATUS_CODES,
+    STATUS_DONE,
+    STATUS_FAILED,
+    STATUS_TODO,
+    STORE_FORMAT,
+    STORE_VERSION,
+)
+
+__all__ = [
+    "BatchPlan",
+    "is_local_store",
+    "open_or_create_store",
+    "read_config",
+    "read_status",
+    "remove_partial_files",
+    "timestamp",
+    "todo_frames",
+    "write_report",
+]
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Everything a worker needs besides its frame indices and paths (small, picklable).
+
+    ``store`` is an absolute path or URL; ``store_id`` changes whenever the store
+    is re-created, so workers never reuse array handles of a deleted store.
+    """
+
+    store: str
+    store_id: str
+    filters: tuple[FilterSpec, ...]
+    frame_shape: tuple[int, int]
+    input_dtype: str
+    chunk_frames: int
+    n_frames: int
+    task_frames: int = 1
+
+    def chunk_bounds(self, chunk: int) -> tuple[int, int]:
+        """``(start, stop)`` frame indices of zarr chunk number ``chunk``."""
+        start = chunk * self.chunk_frames
+        return start, min(start + self.chunk_frames, self.n_frames)
+
+    def block_bounds(self, block: int) -> tuple[int, int]:
+        """``(start, stop)`` of task block ``block`` (one chunk of the status array)."""
+        start = block * self.task_frames
+        return start, min(start + self.task_frames, self.n_frames)
+
+
+def is_local_store(store: str) -> bool:
+    """Is ``store`` a local path (not an fsspec URL such as ``s3://…``)?"""
+    return "://" not in store
+
+
+def timestamp() -> str:
+    """The current UTC time as the report records it (ISO 8601, whole seconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def read_config(group) -> dict[str, Any] | None:
+    """The ``napari_xray`` attribute of a batch store's group, or ``None`` if it is not one."""
+    info = dict(group.attrs).get("napari_xray")
+    if isinstance(info, dict) and info.get("format") == STORE_FORMAT:
+        return info
+    return None
+
+
+def read_status(group) -> np.ndarray:
+    """The per-frame status array (0 to do, 1 done, 2 failed) of an open store."""
+    return np.asarray(group[STATUS_ARRAY][:], dtype=np.uint8)
+
+
+def todo_frames(plan: BatchPlan, status: np.ndarray) -> np.ndarray:
+    """Frame indices of every chunk holding a frame that is not done (whole chunks)."""
+    not_done = status != STATUS_DONE
+    chunks = np.unique(np.flatnonzero(not_done) // plan.chunk_frames)
+    if chunks.size == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.concatenate([np.arange(*plan.chunk_bounds(int(c))) for c in chunks])
+
+
+def open_or_create_store(
+    out: str | os.PathLike,
+    files: Sequence[Path],
+    keys: Sequence[str],
+    params: Mapping[str, Mapping[str, Any]],
+    *,
+    float_dtype: str = "float32",
+    compression: str = "none",
+    chunk_frames: int = 1,
+    frames_per_task: int | None = None,
+    shape: tuple[int, int] | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> tuple[BatchPlan, Any]:
+    """Create the store for ``files`` × ``keys``, or reopen a compatible one to resume.
+
+    A new store takes its frame size and pixel type from the first readable
+    input (or ``shape``), runs every operation on that frame once to learn the
+    output dtypes and contrast limits (nothing per filter is hard-coded), and
+    creates the arrays described in :mod:`napari_xray.batch`.
+
+    An existing store is reused only if it was made from the same files, filters,
+    parameters, dtype and frame size; ``compression``, ``chunk_frames`` and
+    ``frames_per_task`` of the existing store are kept.
+
+    ``frames_per_task`` (rounded up to whole chunks) is the task block: one Dask
+    task and one chunk of the ``status`` array. ``None`` picks ``N / 32`` frames,
+    at most 64 (ChestX-ray8: 1,752 tasks of 64 frames; a status array of 1,752
+    small files that a resuming run reads in well under a second).
+
+    Returns
+    -------
+    (BatchPlan, zarr.Group)
+
+    Raises
+    ------
+    BatchError
+        ``out`` exists but is not a napari-xray store, or was made with other
+        inputs/filters/parameters; no input is readable; bad option values.
+    """
+    if float_dtype not in FLOAT_DTYPES:
+        raise BatchError(f"--dtype must be one of {', '.join(FLOAT_DTYPES)}, got {float_dtype!r}")
+    if int(chunk_frames) < 1:
+        raise BatchError(f"--chunk-frames must be at least 1, got {chunk_frames}")
+    if frames_per_task is not None and int(frames_per_task) < 1:
+        raise BatchError(f"--frames-per-task must be at least 1, got {frames_per_task}")
+    if compression not in COMPRESSIONS:
+        raise BatchError(
+            f"--compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}"
+        )
+    store = _store_path(out)
+    options = {"float_dtype": float_dtype, "compression": compression,
+               "chunk_frames": chunk_frames, "frames_per_task": frames_per_task, "shape": shape}
+    exists = _store_exists(store)
+    if exists and overwrite:
+        _delete_store(store)
+        exists = False
+    if exists:
+        return _reopen_store(out, store, files, keys, params, log=log, **options)
+    return _create_store(out, store, files, keys, params, log=log, **options)
+
+
+def _reopen_store(out, store, files, keys, params, *, float_dtype, compression, chunk_frames,
+                  frames_per_task, shape, log) -> tuple[BatchPlan, Any]:
+    """Open an existing store to resume it; refuse it if another batch made it."""
+    import zarr
+
+    try:
+        group = zarr.open_group(store, mode="r+", zarr_format=3)
+    except Exception as exc:  # zarr raises several kinds for a foreign folder
+        raise BatchError(
+            f"{out} exists and is not a Zarr v3 store ({type(exc).__name__}: {exc}); "
+            "choose another --out"
+        ) from None
+    config = read_config(group)
+    if config is None:
+        raise BatchError(
+            f"{out} exists but is not a napari-xray batch store; choose another --out"
+        )
+    source_paths = [str(p) for p in files]
+    recorded_filters = [{"key": f["key"], "params": f["params"]} for f in config["filters"]]
+    requested = {
+        "filters": [{"key": k, "params": _jsonable(dict(params[k]))} for k in keys],
+        "float_dtype": float_dtype,
+        "frame_shape": list(shape) if shape else config["frame_shape"],
+        "input_dtype": config["input_dtype"],
+        "n_frames": len(files),
+    }
+    recorded = dict(config, filters=recorded_filters)
+    difference = _describe_difference(recorded, requested)
+    if difference is None:
+        recorded_paths = group[STATUS_ARRAY].attrs.get("source_paths", [])
+        if recorded_paths != source_paths:
+            first = next(
+                (i for i, (a, b) in enumerate(zip(recorded_paths, source_paths, strict=False))
+                 if a != b),
+                min(len(recorded_paths), len(source_paths)),
+            )
+            difference = f"input files: they differ from frame {first} on"
+    if difference is not None:
+        raise BatchError(
+            f"{out} was made by another batch ({difference}); rerun with the same "
+            "inputs and options to resume, pass --overwrite to start it again, or "
+            "choose another --out"
+        )
+    kept = [
+        f"{name} {config[key]}"
+        for name, key, given in (
+            ("--compression", "compression", compression),
+            ("--chunk-frames", "chunk_frames", chunk_frames),
+            ("--frames-per-task", "task_frames", frames_per_task),
+        )
+        if given is not None and given != config[key] and not (
+            key == "chunk_frames" and given == 1
+        ) and not (key == "compression" and given == "none")
+    ]
+    if kept:
+        log(f"{out} keeps the storage options it was made with: {', '.join(kept)}")
+    plan = BatchPlan(
+        store=store,
+        store_id=config["store_id"],
+        filters=tuple(FilterSpec(f["key"], f["params"], f["dtype"]) for f in config["filters"]),
+        frame_shape=tuple(config["frame_shape"]),
+        input_dtype=config["input_dtype"],
+        chunk_frames=int(config["chunk_frames"]),
+        n_frames=int(config["n_frames"]),
+        task_frames=int(config["task_frames"]),
+    )
+    return plan, group
+
+
+def _describe_difference(recorded: dict[str, Any], requested: dict[str, Any]) -> str | None:
+    for name in ("filters", "float_dtype", "frame_shape", "input_dtype", "n_frames"):
+        if recorded.get(name) != requested.get(name):
+            return f"{name}: the store has {recorded.get(name)!r}, this run asks for " \
+                   f"{requested.get(name)!r}"
+    return None
+
+
+def _create_store(out, store, files, keys, params, *, float_dtype, compression, chunk_frames,
+                  frames_per_task, shape, log) -> tuple[BatchPlan, Any]:
+    """Make a new store: learn dtypes and contrast limits on the first frame, create the arrays."""
+    import zarr
+
+    probe_index, frame = probe_frame(files, shape)
+    frame_shape = tuple(int(s) for s in (shape or frame.shape))
+    specs, hints = [], {}
+    for key in keys:
+        result = get_operation(key)(frame, **params[key])
+        dtype = np.dtype(float_dtype) if result.dtype.kind == "f" else result.dtype
+        specs.append(FilterSpec(key, _jsonable(dict(params[key])), dtype.name))
+        if dtype.kind != "b":
+            lo, hi = float(np.min(result)), float(np.max(result))
+            hints[key] = [lo, hi if hi > lo else lo + 1.0]
+    store_id = uuid.uuid4().hex
+    n = len(files)
+    chunk_frames = min(int(chunk_frames), n)
+    wanted = frames_per_task if frames_per_task is not None else min(64, max(1, n // 32))
+    task_frames = chunk_frames * max(1, math.ceil(int(wanted) / chunk_frames))
+    config = {
+        "format": STORE_FORMAT,
+        "version": STORE_VERSION,
+        "store_id": store_id,
+        "created": timestamp(),
+        "napari_xray_version": _version(),
+        "n_frames": len(files),
+        "frame_shape": list(frame_shape),
+        "input_dtype": frame.dtype.name,
+        "chunk_frames": chunk_frames,
+        "task_frames": task_frames,
+        "float_dtype": float_dtype,
+        "compression": compression,
+        "filters": [{"key": s.key, "params": s.params, "dtype": s.dtype} for s in specs],
+        "status_array": STATUS_ARRAY,
+        "status_codes": {str(k): v for k, v in STATUS_CODES.items()},
+        "probe_file": files[probe_index].name,
+    }
+    # A local store is built beside its final path and renamed into place when
+    # complete, so an interrupted creation never leaves a store without its config.
+    building = store
+    if is_local_store(store):
+        final = Path(store)
+        building = str(final.with_name(f".{final.name}.creating-{store_id[:8]}"))
+    try:
+        group = zarr.open_group(building, mode="w-", zarr_format=3)
+        for spec in specs:
+            op = get_operation(spec.key)
+            array = group.create_array(
+                spec.key,
+                shape=(n, *frame_shape),
+                chunks=(chunk_frames, *frame_shape),
+                dtype=spec.dtype,
+                fill_value=0,
+                compressors=_compressors(compression, np.dtype(spec.dtype)),
+                dimension_names=("frame", "y", "x"),
+            )
+            array.attrs["napari_xray"] = {
+                "filter": spec.key,
+                "title": op.title,
+                "description": op.description,
+                "params": spec.params,
+                "colormap": op.colormaps[0],
+                "contrast_limits": hints.get(spec.key),
+                "file_names": f"attributes of ../{STATUS_ARRAY}",
+            }
+        status = group.create_array(
+            STATUS_ARRAY,
+            shape=(n,),
+            chunks=(task_frames,),
+            dtype="uint8",
+            fill_value=STATUS_TODO,
+            compressors=None,
+            dimension_names=("frame",),
+        )
+        status.attrs.update(
+            {
+                "codes": config["status_codes"],
+                "file_names": [p.name for p in files],
+                "source_paths": [str(p) for p in files],
+            }
+        )
+        group.attrs.update({"napari_xray": config, "report": _empty_report(n)})
+    except BaseException:
+        if building != store:
+            shutil.rmtree(building, ignore_errors=True)
+        raise
+    if building != store:
+        os.rename(building, store)
+        group = zarr.open_group(store, mode="r+", zarr_format=3)
+    log(
+        f"created {out}: {n} frames of {frame_shape[0]}×{frame_shape[1]} {frame.dtype}, "
+        f"arrays {', '.join(keys)} ({float_dtype} results, {compression} compression)"
+    )
+    plan = BatchPlan(
+        store=store,
+        store_id=store_id,
+        filters=tuple(specs),
+        frame_shape=frame_shape,
+        input_dtype=frame.dtype.name,
+        chunk_frames=chunk_frames,
+        n_frames=n,
+        task_frames=task_frames,
+    )
+    return plan, group
+
+
+def _compressors(name: str, dtype: np.dtype):
+    """The codec list for a result array: ``name`` for floats; masks are always compressed.
+
+    Boolean and integer masks are mostly zeros (Canny: 1 MB → ~20 kB with LZ4), so
+    they get LZ4 even with ``none``; float results of edge filters barely compress
+    (~10 %), so their codec is the user's choice.
+    """
+    from zarr.codecs import BloscCodec, ZstdCodec
+
+    if name not in COMPRESSIONS:
+        raise BatchError(f"--compression must be one of {', '.join(COMPRESSIONS)}, got {name!r}")
+    if name == "none" and dtype.kind == "f":
+        return None
+    if name == "zstd":
+        return [ZstdCodec(level=1)]
+    shuffle = "shuffle" if dtype.itemsize > 1 else "noshuffle"
+    return [BloscCodec(cname="lz4", clevel=5, shuffle=shuffle)]
+
+
+def _store_path(out: str | os.PathLike) -> str:
+    text = os.fspath(out)
+    return text if not is_local_store(text) else os.path.abspath(os.path.expanduser(text))
+
+
+def _jsonable(value: Any) -> Any:
+    """The value as it reads back from JSON (tuples become lists, numpy scalars numbers)."""
+    return json.loads(json.dumps(value, default=lambda o: o.item()))
+
+
+def _version() -> str:
+    from napari_xray import __version__
+
+    return __version__
+
+
+def _store_exists(store: str) -> bool:
+    if is_local_store(store):
+        return os.path.exists(store)
+    import zarr
+
+    try:
+        zarr.open_group(store, mode="r")
+    except Exception:
+        return False
+    return True
+
+
+def _delete_store(store: str) -> None:
+    """Delete a napari-xray store (refuses anything else)."""
+    import zarr
+
+    try:
+        config = read_config(zarr.open_group(store, mode="r", zarr_format=3))
+    except Exception:
+        config = None
+    if config is None:
+        if is_local_store(store) and os.path.isdir(store) and not os.listdir(store):
+            os.rmdir(store)
+            return
+        raise BatchError(
+            f"--overwrite: {store} is not a napari-xray batch store; refusing to delete it"
+        )
+    if is_local_store(store):
+        shutil.rmtree(store)
+    else:
+        zarr.open_group(store, mode="w", zarr_format=3)
+
+
+def _empty_report(n_frames: int) -> dict[str, Any]:
+    return {
+        "frames": n_frames,
+        "done": 0,
+        "failed": 0,
+        "to_do": n_frames,
+        "failures": [],
+        "updated": timestamp(),
+        "last_run": None,
+    }
+
+
+def remove_partial_files(store: str) -> int:
+    """Delete temporary ``*.partial`` chunk files a killed run left in a local store.
+
+    Returns
+    -------
+    int
+        How many files were removed.
+    """
+    removed = 0
+    for root, _dirs, names in os.walk(store):
+        for name in names:
+            if name.endswith(".partial"):
+                try:
+                    os.remove(os.path.join(root, name))
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
+
+
+def write_report(group, plan: BatchPlan, files: Sequence[Path], failures: Mapping[int, str],
+                 last_run: dict[str, Any]) -> dict[str, Any]:
+    """Rebuild the store's report from the status array and the known failure reasons.
+
+    Reasons recorded by earlier runs are kept for frames that are still failed;
+    ``failures`` (frame index → reason) adds this run's. Returns the report written.
+    """
+    status = read_status(group)
+    previous = {
+        int(f["index"]): f["reason"]
+        for f in (dict(group.attrs).get("report") or {}).get("failures", [])
+    }
+    reasons = {**previous, **failures}
+    failed = np.flatnonzero(status == STATUS_FAILED)
+    report = {
+        "frames": plan.n_frames,
+        "done": int(np.count_nonzero(status == STATUS_DONE)),
+        "failed": int(failed.size),
+        "to_do": int(np.count_nonzero(status == STATUS_TODO)),
+        "failures": [
+            {
+                "index": int(i),
+                "file": files[i].name,
+                "path": str(files[i]),
+                "reason": reasons.get(int(i), "unknown (the run that saw it was killed)"),
+            }
+            for i in failed
+        ],
+        "updated": timestamp(),
+        "last_run": last_run,
+    }
+    group.attrs["report"] = report
+    return report
