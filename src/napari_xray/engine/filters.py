@@ -1,4 +1,4 @@
-"""The edge filters and masks of the X-ray tutorial, done right: pure NumPy in, NumPy out.
+"""The edge filters and masks of the X-ray tutorial: pure NumPy in, NumPy out.
 
 Every filter here
 
@@ -155,7 +155,7 @@ def sobel_magnitude(image, normalize: bool = True) -> np.ndarray:
 def fourier_prewitt(image, sigma: float = 1.0, normalize: bool = True) -> np.ndarray:
     """Fourier-domain Gaussian smoothing, then the Prewitt gradient magnitude, per frame.
 
-    This is the tutorial's "Canny" step done right. The tutorial hands the raw
+    This is the tutorial's "Canny" step. The tutorial hands the raw
     image to ``ndimage.fourier_gaussian``, which expects a *spectrum*; applied to
     pixels it only multiplies them by a smooth ~1 % vignette, so the tutorial's
     "smoothing" does nothing useful. Here each frame is transformed (``rfft2``),
