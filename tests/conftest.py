@@ -20,6 +20,15 @@ DEFAULT_FRAMES_DIR = REPO_ROOT.parent / "shared" / "xray"
 FRAME_NAMES = [f"00000011_{i:03d}.png" for i in range(9)]
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--opencv-version",
+        default=None,
+        help="fail unless the OpenCV in use has this version (scripts/test.sh tests both ends "
+        "of the range pyproject.toml allows)",
+    )
+
+
 def _frames_dir() -> Path:
     configured = os.environ.get("NAPARI_XRAY_DATA_DIR")
     return Path(configured) if configured else DEFAULT_FRAMES_DIR
