@@ -22,6 +22,21 @@ _CV_NATIVE = (np.uint8, np.uint16, np.int16, np.float32)
 _EXACT_IN_FLOAT32 = (np.bool_, np.int8, np.uint8, np.int16, np.uint16, np.float16, np.float32)
 
 
+def _gaussian_kernel64(sigma: float, order: int) -> np.ndarray:
+    """SciPy's 1D Gaussian (derivative) kernel, float64, as ``gaussian_filter1d`` convolves."""
+    radius = int(_TRUNCATE * sigma + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    phi = np.exp(-0.5 * (x / sigma) ** 2)
+    phi /= phi.sum()
+    if order == 0:
+        return phi
+    if order == 1:
+        return -x / sigma**2 * phi
+    if order == 2:
+        return (x**2 / sigma**4 - 1.0 / sigma**2) * phi
+    raise ValueError(f"order must be 0, 1 or 2, got {order}")  # pragma: no cover
+
+
 @lru_cache(maxsize=64)
 def gaussian_kernel(sigma: float, order: int) -> np.ndarray:
     """SciPy's 1D Gaussian (derivative) kernel for correlation, as float32.
@@ -30,21 +45,19 @@ def gaussian_kernel(sigma: float, order: int) -> np.ndarray:
     ``scipy.ndimage.gaussian_filter1d``; SciPy *convolves* with its kernel, so the
     odd (first-derivative) kernel is mirrored here for OpenCV's correlation.
     """
-    radius = int(_TRUNCATE * sigma + 0.5)
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    phi = np.exp(-0.5 * (x / sigma) ** 2)
-    phi /= phi.sum()
-    if order == 0:
-        kernel = phi
-    elif order == 1:
-        kernel = -x / sigma**2 * phi
-    elif order == 2:
-        kernel = (x**2 / sigma**4 - 1.0 / sigma**2) * phi
-    else:  # pragma: no cover - internal use only
-        raise ValueError(f"order must be 0, 1 or 2, got {order}")
+    kernel = _gaussian_kernel64(sigma, order)
     if order == 1:
         kernel = kernel[::-1]
     return np.ascontiguousarray(kernel, dtype=np.float32)
+
+
+def gaussian_laplace_of_one(sigma: float) -> float:
+    """SciPy's ``gaussian_laplace`` of a constant 1, in float64.
+
+    Its truncated kernels do not sum to zero, so a constant c gives c times this.
+    """
+    second, zeroth = _gaussian_kernel64(sigma, 2), _gaussian_kernel64(sigma, 0)
+    return 2.0 * float(second.sum()) * float(zeroth.sum())
 
 
 DIFF = np.array([-1.0, 0.0, 1.0], dtype=np.float32)

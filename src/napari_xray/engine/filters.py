@@ -33,6 +33,7 @@ from napari_xray.engine._kernels import (
     fourier_smooth_frame,
     frame_offset,
     gaussian_kernel,
+    gaussian_laplace_of_one,
     gradient_magnitude,
     normalize_in_place,
     separable,
@@ -79,7 +80,7 @@ def laplace_of_gaussian(image, sigma: float = 1.0) -> np.ndarray:
     g0, g2 = gaussian_kernel(sigma, 0), gaussian_kernel(sigma, 2)
 
     # The response to a constant 1 (reflect borders keep it constant): LoG(x + c) = LoG(x) + c·this.
-    constant_response = 2.0 * float(g2.sum(dtype=np.float64)) * float(g0.sum(dtype=np.float64))
+    constant_response = gaussian_laplace_of_one(sigma)
 
     def frame_log(frame, out):
         pixels, offset = as_opencv_input(frame)
