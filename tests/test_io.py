@@ -11,7 +11,9 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import tracemalloc
+import warnings
 import zlib
 from pathlib import Path
 
@@ -20,6 +22,8 @@ import pydicom
 import pytest
 from PIL import Image
 
+from fuzz.png_cases import chunks as png_chunks
+from fuzz.png_cases import png_bytes, with_image_data
 from napari_xray.errors import XrayReadError
 from napari_xray.io.paths import list_xray_files, natural_sort_key
 from napari_xray.io.read import read_xray, read_xray_with_metadata
@@ -560,7 +564,8 @@ def test_decompression_bomb_header(tmp_path):
     message = str(excinfo.value)
     assert "bomb.png" in message
     assert "decompression bomb" in message
-    assert "MAX_IMAGE_PIXELS" in message
+    assert "max_pixels" in message  # how to raise napari-xray's limit (not Pillow's)
+    assert "NAPARI_XRAY_MAX_PIXELS" in message
 
 
 def test_not_a_dicom_file(tmp_path):
@@ -723,3 +728,388 @@ def test_io_imports_neither_napari_nor_qt():
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------------------
+# damaged PNGs: an error naming the file and what is wrong, never zeros or changed pixels
+# --------------------------------------------------------------------------------------
+
+
+def _reencoded_rows(frame: np.ndarray, rows: int) -> bytes:
+    """The first ``rows`` rows of an 8-bit gray frame as a zlib stream (filter 0)."""
+    return zlib.compress(b"".join(b"\x00" + frame[y].tobytes() for y in range(rows)))
+
+
+def test_png_image_data_ending_early_is_an_error(tmp_path, xray_paths, xray_stack):
+    short = tmp_path / "short.png"
+    data = xray_paths[1].read_bytes()
+    short.write_bytes(with_image_data(data, _reencoded_rows(xray_stack[1], 512)))
+    assert not np.asarray(Image.open(short))[512:].any()  # Pillow: 512 zero rows, no error
+
+    with pytest.raises(XrayReadError) as excinfo:
+        read_xray(short)
+    message = str(excinfo.value)
+    assert "short.png is damaged: its image data ends after 512 of 1024 rows" in message
+    assert "re-download or re-export it" in message
+    assert excinfo.value.path == str(short)
+
+
+def test_png_idat_bit_flip_is_an_error(tmp_path, xray_paths, xray_stack):
+    """Image data altered in a way only the IDAT CRC reveals: Pillow returns the changed pixel."""
+    rows = b"".join(b"\x00" + row.tobytes() for row in xray_stack[1])
+    altered = bytearray(rows)
+    altered[len(rows) // 2 + 7] ^= 0x10  # one bit of one pixel (zlib's own checksum made to match)
+    original = zlib.compress(rows, 0)
+    changed = zlib.compress(bytes(altered), 0)
+    good = with_image_data(xray_paths[1].read_bytes(), original)
+    offset, length, _ = next(c for c in png_chunks(good) if c[2] == b"IDAT")
+    flipped = tmp_path / "flipped.png"  # the IDAT's CRC is still the one of the original data
+    flipped.write_bytes(good[: offset + 8] + changed + good[offset + 8 + length :])
+    pillow = np.asarray(Image.open(flipped))
+    assert np.count_nonzero(pillow != xray_stack[1]) == 1  # silently one pixel changed
+
+    with pytest.raises(XrayReadError) as excinfo:
+        read_xray(flipped)
+    message = str(excinfo.value)
+    assert f"flipped.png is damaged: the CRC of its IDAT chunk at byte {offset}" in message
+    assert "re-download or re-export it" in message
+
+
+def test_png_ihdr_claiming_one_more_row_is_an_error(tmp_path, xray_paths):
+    data = xray_paths[1].read_bytes()
+    taller = tmp_path / "taller.png"
+    ihdr = struct.pack(">IIBBBBB", 1024, 1025, 8, 0, 0, 0, 0)
+    taller.write_bytes(data[:8] + _png_chunk(b"IHDR", ihdr) + data[33:])
+    assert not np.asarray(Image.open(taller))[-1].any()  # Pillow: a zero row
+
+    with pytest.raises(XrayReadError, match=r"taller\.png is damaged: its image data ends after "
+                       r"1024 of 1025 rows"):  # fmt: skip
+        read_xray(taller)
+
+
+@pytest.mark.parametrize("length", [0, 8, 12])
+def test_png_short_ihdr_is_an_error(tmp_path, xray_paths, length):
+    data = xray_paths[1].read_bytes()
+    short = tmp_path / "short_ihdr.png"
+    short.write_bytes(data[:8] + _png_chunk(b"IHDR", data[16 : 16 + length]) + data[33:])
+    with pytest.raises(XrayReadError, match=rf"short_ihdr\.png is damaged: its IHDR chunk holds "
+                       rf"{length} bytes instead of 13"):  # fmt: skip
+        read_xray(short)
+
+
+def test_png_200_mb_text_chunk_is_skipped_unread(tmp_path, xray_paths, xray_stack):
+    data = xray_paths[1].read_bytes()
+    big = tmp_path / "big_text.png"
+    size = 200_000_000
+    with open(big, "wb") as fh:  # a sparse file: the chunk's data is a hole of zeros
+        fh.write(data[:33] + struct.pack(">I", size) + b"tEXt")
+        fh.seek(size, 1)
+        fh.write(b"\x00\x00\x00\x00" + data[33:])  # a wrong CRC: the chunk is never read
+    assert big.stat().st_size > size
+
+    read_xray(xray_paths[0])  # imports warm
+    tracemalloc.start()
+    try:
+        frame = read_xray(big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(frame, xray_stack[1])
+    assert peak < 20e6, f"{peak / 1e6:.0f} MB"
+
+    claimed = tmp_path / "claims.png"  # the header claims 200 MB the file does not hold
+    claimed.write_bytes(data[:33] + struct.pack(">I", size) + b"tEXtComment\x00x" + data[33:])
+    with pytest.raises(XrayReadError, match=r"claims\.png is truncated: its tEXt chunk at byte 33 "
+                       r"needs 200000000 bytes"):  # fmt: skip
+        read_xray(claimed)
+
+
+def _zeros_zlib_stream(size: int) -> bytes:
+    """A valid zlib stream of ``size`` zero bytes, built from one repeated flushed block."""
+    block = 1 << 20
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    flushed = compressor.compress(bytes(block)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    repeats, rest = divmod(size, block)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    tail = compressor.compress(bytes(rest)) + compressor.flush()
+    adler = ((size % 65521) << 16) | 1  # the Adler-32 of zeros
+    return b"\x78\xda" + flushed * repeats + tail + struct.pack(">I", adler)
+
+
+def test_png_16bit_rgba_bomb_is_refused_from_its_header(tmp_path):
+    """0.96 MB that inflate to 0.97 GB (11000² RGBA, 16 bits): refused before any inflating."""
+    side = 11000
+    ihdr = struct.pack(">IIBBBBB", side, side, 16, 6, 0, 0, 0)
+    stream = _zeros_zlib_stream(side * (1 + side * 8))
+    bomb = tmp_path / "bomb16.png"
+    bomb.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", stream)
+        + _png_chunk(b"IEND", b"")
+    )  # fmt: skip
+    assert bomb.stat().st_size < 1e6
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(XrayReadError) as excinfo:
+            read_xray(bomb)
+        seconds = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = str(excinfo.value)
+    assert "bomb16.png" in message and "11000×11000" in message
+    assert "max_pixels" in message and "NAPARI_XRAY_MAX_PIXELS" in message
+    assert seconds < 1.0 and peak < 10e6, (seconds, peak)
+
+
+def test_png_named_like_one_but_another_format(tmp_path):
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(photo, format="JPEG")
+    with pytest.raises(XrayReadError, match=r"photo\.png is not a readable image: it is a JPEG "
+                       "image, not a PNG"):  # fmt: skip
+        read_xray(photo)
+
+
+def test_png_without_iend_is_truncated(tmp_path, xray_paths):
+    data = xray_paths[1].read_bytes()
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[:-12])
+    with pytest.raises(XrayReadError, match=r"cut\.png is truncated: it ends at byte \d+ without "
+                       "an IEND chunk"):  # fmt: skip
+        read_xray(cut)
+
+
+def test_interlaced_and_low_bit_depth_pngs_match_pillow(tmp_path, rng):
+    gray = rng.integers(0, 256, (19, 27), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (19, 27, 3), dtype=np.uint8)
+    (tmp_path / "a_adam7_gray.png").write_bytes(png_bytes(gray, 8, 0, interlace=True))
+    (tmp_path / "b_adam7_rgb.png").write_bytes(png_bytes(rgb, 8, 2, interlace=True))
+    for bits in (2, 4):
+        Image.fromarray(gray >> (8 - bits)).save(tmp_path / f"c_gray{bits}.png", bits=bits)
+    Image.fromarray(gray > 100).save(tmp_path / "d_bilevel.png")
+
+    data, metadata = read_xray_with_metadata(tmp_path)
+
+    for frame, name in zip(data, metadata["file_names"], strict=True):
+        expected = np.asarray(Image.open(tmp_path / name).convert("L"))
+        np.testing.assert_array_equal(frame, expected, err_msg=name)
+    np.testing.assert_array_equal(data[0], gray)  # independent of Pillow
+    np.testing.assert_array_equal(data[1], _luma_reference(rgb))
+    assert [c["original_mode"] for c in metadata["converted_to_grayscale"]] == ["RGB", "1"]
+
+
+def test_interlaced_png_ending_early_is_an_error(tmp_path, rng):
+    gray = rng.integers(0, 256, (19, 27), dtype=np.uint8)
+    data = png_bytes(gray, 8, 0, interlace=True)
+    stream = zlib.decompress(data[41 : 41 + struct.unpack(">I", data[33:37])[0]])
+    cut = tmp_path / "adam7_cut.png"
+    cut.write_bytes(with_image_data(data, zlib.compress(stream[:300])))
+    with pytest.raises(XrayReadError, match=r"adam7_cut\.png is damaged: its image data ends after "
+                       r"300 of the \d+ bytes of interlaced image data"):  # fmt: skip
+        read_xray(cut)
+
+
+# --------------------------------------------------------------------------------------
+# size limits: checked from the header, named in the message, settable
+# --------------------------------------------------------------------------------------
+
+
+def test_size_limits_are_settable_by_keyword_and_environment(tmp_path, monkeypatch):
+    png = _save_gray(tmp_path / "wide.png", np.zeros((200, 300), np.uint8))
+    with pytest.raises(XrayReadError, match=r"wide\.png: .*300×200 pixels .*max_pixels"):
+        read_xray(png, max_pixels=50_000)
+    assert read_xray(png, max_pixels=60_000).shape == (200, 300)
+
+    monkeypatch.setenv("NAPARI_XRAY_MAX_PIXELS", "50_000")
+    with pytest.raises(XrayReadError, match="NAPARI_XRAY_MAX_PIXELS"):
+        read_xray_layers(str(png))  # napari's reader honours the environment
+    assert read_xray(png, max_pixels=1e5).shape == (200, 300)  # the keyword wins
+    monkeypatch.setenv("NAPARI_XRAY_MAX_PIXELS", "lots")
+    with pytest.raises(XrayReadError, match=r"NAPARI_XRAY_MAX_PIXELS='lots' is not a positive"):
+        read_xray(png)
+    monkeypatch.delenv("NAPARI_XRAY_MAX_PIXELS")
+
+    dose = DICOM_FILES / "rtdose.dcm"  # 15 frames of 10×10 uint32: 6000 bytes decoded
+    assert read_xray(dose, max_bytes=6000).shape == (15, 10, 10)
+    with pytest.raises(XrayReadError, match=r"rtdose\.dcm: .*15 frame\(s\) of 10×10 .*max_bytes"):
+        read_xray(dose, max_bytes=5999)
+    monkeypatch.setenv("NAPARI_XRAY_MAX_BYTES", "5999")
+    with pytest.raises(XrayReadError, match="NAPARI_XRAY_MAX_BYTES"):
+        read_xray(dose)
+
+
+def test_the_default_limits_let_large_radiographs_through(tmp_path):
+    """A 5000 × 6000 16-bit mammogram-sized PNG is read (30 megapixels < 50)."""
+    big = tmp_path / "mammo.png"
+    Image.fromarray(np.full((6000, 5000), 1234, np.uint16)).save(big, compress_level=1)
+    frame = read_xray(big)
+    assert frame.shape == (6000, 5000) and frame.dtype == np.uint16 and frame[-1, -1] == 1234
+
+
+# --------------------------------------------------------------------------------------
+# damaged DICOM headers and encodings
+# --------------------------------------------------------------------------------------
+
+
+def _ct_small_with(tmp_path: Path, name: str, **fields) -> Path:
+    ds = pydicom.dcmread(DICOM_FILES / "CT_small.dcm")
+    for keyword, value in fields.items():
+        setattr(ds, keyword, value)
+    path = tmp_path / name
+    with warnings.catch_warnings():  # pydicom warns about the values these tests want
+        warnings.simplefilter("ignore")
+        ds.save_as(path)
+    return path
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("keyword", ["RescaleSlope", "RescaleIntercept"])
+def test_dicom_non_finite_rescale_is_an_error(tmp_path, keyword, value):
+    path = _ct_small_with(tmp_path, "rescale.dcm", **{keyword: value})
+    with pytest.raises(XrayReadError) as excinfo:
+        read_xray(path)
+    message = str(excinfo.value)
+    assert f"rescale.dcm: {keyword} is {float(value)}" in message
+    assert "correct" in message and "DICOM editor" in message
+
+
+def test_dicom_rgb_32bit_keeps_its_values():
+    path = DICOM_FILES / "SC_rgb_rle_32bit.dcm"
+    rgb = pydicom.dcmread(path).pixel_array
+    assert rgb.dtype == np.uint32 and rgb.max() > 65535
+    data = read_xray(path)
+    assert data.dtype == np.uint32
+    np.testing.assert_array_equal(data, _luma_reference(rgb))
+
+
+def test_dicom_little_endian_labelled_big_endian_is_refused(tmp_path):
+    raw = (DICOM_FILES / "CT_small.dcm").read_bytes()
+    relabelled = tmp_path / "relabelled.dcm"  # the file meta edited, the data set untouched
+    relabelled.write_bytes(raw.replace(b"1.2.840.10008.1.2.1\x00", b"1.2.840.10008.1.2.2\x00", 1))
+    with pytest.raises(XrayReadError, match=r"relabelled\.dcm is labelled Explicit VR Big Endian "
+                       "but its data set is encoded little endian"):  # fmt: skip
+        read_xray(relabelled)
+
+    for source in ("CT_small.dcm", "MR_small.dcm"):  # a writer that forgot to swap the pixels
+        ds = pydicom.dcmread(DICOM_FILES / source)
+        ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRBigEndian
+        unswapped = tmp_path / f"unswapped_{source}"
+        pydicom.dcmwrite(unswapped, ds, implicit_vr=False, little_endian=False, force_encoding=True)
+        original = pydicom.dcmread(DICOM_FILES / source).pixel_array
+        assert not np.array_equal(pydicom.dcmread(unswapped).pixel_array, original)
+        with pytest.raises(XrayReadError, match=rf"unswapped_{source} is labelled Explicit VR Big "
+                           "Endian but its pixel data is stored little endian"):  # fmt: skip
+            read_xray(unswapped)
+
+    # a real big-endian file is read as it should be
+    np.testing.assert_array_equal(
+        read_xray(DICOM_FILES / "MR_small_bigendian.dcm"), read_xray(DICOM_FILES / "MR_small.dcm")
+    )
+
+
+@pytest.mark.parametrize("keyword", ["Rows", "Columns"])
+def test_dicom_empty_rows_or_columns_is_an_error(tmp_path, keyword):
+    path = _ct_small_with(tmp_path, "empty.dcm", **{keyword: None})
+    with pytest.raises(XrayReadError, match=rf"empty\.dcm: {keyword} is missing or empty"):
+        read_xray(path)
+
+
+def test_dicom_bits_stored_zero_is_an_error(tmp_path):
+    path = _ct_small_with(tmp_path, "bits.dcm", BitsStored=0)
+    with pytest.raises(XrayReadError, match=r"bits\.dcm: BitsStored is 0"):
+        read_xray(path)
+
+
+def test_dicom_unknown_transfer_syntax_is_an_error(tmp_path):
+    raw = (DICOM_FILES / "CT_small.dcm").read_bytes()
+    path = tmp_path / "private.dcm"
+    path.write_bytes(raw.replace(b"1.2.840.10008.1.2.1\x00", b"1.2.840.10008.9.9.9\x00", 1))
+    with pytest.raises(XrayReadError) as excinfo:
+        read_xray(path)
+    message = str(excinfo.value)
+    assert "private.dcm states the transfer syntax '1.2.840.10008.9.9.9'" in message
+    assert "convert it to Explicit VR Little Endian" in message
+
+
+def test_dicom_padded_with_zeros_is_read_without_parsing_the_padding(tmp_path):
+    padded = tmp_path / "padded.dcm"
+    padded.write_bytes((DICOM_FILES / "CT_small.dcm").read_bytes() + bytes(8 << 20))
+    read_xray(DICOM_FILES / "CT_small.dcm")  # imports warm
+    start = time.perf_counter()
+    data = read_xray(padded)
+    seconds = time.perf_counter() - start
+    np.testing.assert_array_equal(data, _dicom_expected(DICOM_FILES / "CT_small.dcm"))
+    assert seconds < 0.5, f"{seconds:.2f} s for 8 MB of padding"
+
+
+def test_deflated_dicom_bomb_is_refused_before_inflating(tmp_path):
+    ds = pydicom.dcmread(DICOM_FILES / "image_dfl.dcm")
+    assert ds.file_meta.TransferSyntaxUID == pydicom.uid.DeflatedExplicitVRLittleEndian
+    side = 8000  # 64 megapixels of zeros, deflated to well under 1 MB
+    ds.Rows = ds.Columns = side
+    ds.PixelData = bytes(side * side)
+    bomb = tmp_path / "bomb_dfl.dcm"
+    ds.save_as(bomb)
+    assert bomb.stat().st_size < 1e6
+
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(XrayReadError) as excinfo:
+            read_xray(bomb)
+        seconds = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = str(excinfo.value)
+    assert "bomb_dfl.dcm" in message and "8000×8000" in message and "max_pixels" in message
+    assert seconds < 1.0 and peak < 16e6, (seconds, peak)
+    # within the limits a deflated file is read, equal to pydicom's own decode
+    np.testing.assert_array_equal(
+        read_xray(DICOM_FILES / "image_dfl.dcm"), _dicom_expected(DICOM_FILES / "image_dfl.dcm")
+    )
+
+
+def test_dicom_pixel_data_shorter_than_its_header_or_truncated(tmp_path):
+    ds = pydicom.dcmread(DICOM_FILES / "CT_small.dcm")
+    ds.PixelData = ds.PixelData[: len(ds.PixelData) // 2]
+    ds.save_as(tmp_path / "half.dcm")
+    with pytest.raises(XrayReadError, match=r"half\.dcm is damaged: its pixel data holds 16384 "
+                       "bytes, fewer than the 32768"):  # fmt: skip
+        read_xray(tmp_path / "half.dcm")
+
+    raw = (DICOM_FILES / "CT_small.dcm").read_bytes()  # 126 bytes of padding after the pixels
+    (tmp_path / "cut.dcm").write_bytes(raw[:-1000])
+    with pytest.raises(XrayReadError, match=r"cut\.dcm is truncated: its pixel data needs 862 "
+                       "bytes more than the file holds"):  # fmt: skip
+        read_xray(tmp_path / "cut.dcm")
+
+
+# --------------------------------------------------------------------------------------
+# napari_get_reader never raises
+# --------------------------------------------------------------------------------------
+
+
+def test_get_reader_with_300_character_names_returns_none(tmp_path):
+    long = "x" * 300
+    for path in (
+        str(tmp_path / f"{long}.png"),
+        str(tmp_path / f"{long}.dcm"),
+        str(tmp_path / long),
+        str(tmp_path / long / "a.png"),
+        [str(tmp_path / f"{long}.png")],
+    ):
+        assert napari_get_reader(path) is None
+
+
+def test_get_reader_declines_whatever_goes_wrong(tmp_path, monkeypatch):
+    import napari_xray.plugin._reader as reader
+
+    _save_gray(tmp_path / "a.png", np.zeros((3, 3), np.uint8))
+
+    def broken(path):
+        raise RuntimeError("an unexpected failure inside a check")
+
+    monkeypatch.setattr(reader, "path_kind", broken)
+    assert napari_get_reader(str(tmp_path / "a.png")) is None

@@ -8,6 +8,7 @@ import numpy as np
 import pydicom
 import pytest
 
+from napari_xray import read_xray
 from napari_xray.errors import XrayReadError
 
 pytestmark = pytest.mark.viewer
@@ -92,3 +93,63 @@ def test_mixed_sizes_folder_raises_and_adds_nothing(make_napari_viewer, tmp_path
     assert len(viewer.layers) == 0
     viewer.add_image(np.zeros((4, 4)))  # still usable
     assert len(viewer.layers) == 1
+
+
+def test_the_size_limit_applies_in_napari(make_napari_viewer, monkeypatch, xray_paths):
+    """NAPARI_XRAY_MAX_PIXELS reaches napari's reader: a 1024² frame over a 1-megapixel limit."""
+    monkeypatch.setenv("NAPARI_XRAY_MAX_PIXELS", "1000000")
+    viewer = make_napari_viewer()
+
+    with pytest.raises(Exception) as excinfo:
+        viewer.open(str(xray_paths[0]), plugin="napari-xray")
+
+    errors = list(_causes(excinfo.value))
+    assert any(isinstance(e, XrayReadError) for e in errors), errors
+    assert "NAPARI_XRAY_MAX_PIXELS" in " ".join(str(e) for e in errors)
+    assert len(viewer.layers) == 0
+
+
+DICOM_TREES = DICOM_FILES / "dicomdirtests"
+
+
+def test_extensionless_dicom_in_a_folder_is_read(make_napari_viewer):
+    folder = DICOM_TREES / "77654033" / "CR1"  # holds the one extension-less file 6154
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(folder), plugin="napari-xray")
+    assert layer.data.shape == (1, 16, 16)
+    assert layer.metadata["file_names"] == ["6154"] and layer.metadata["modality"] == "CR"
+    np.testing.assert_array_equal(layer.data[0], read_xray(folder / "6154"))  # as on its own
+
+
+def test_a_dicomdir_tree_of_sub_folders_is_read(make_napari_viewer):
+    tree = DICOM_TREES / "98892003"  # MR1, MR2, MR700: series folders, no files of its own
+    files = sorted(p for p in tree.rglob("*") if p.is_file())
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(tree), plugin="napari-xray")
+    assert layer.data.shape == (len(files), 16, 16)
+    assert sorted(layer.metadata["source_paths"]) == sorted(str(p) for p in files)
+    assert layer.metadata["modality"] == "MR"
+    for frame, source in zip(layer.data, layer.metadata["source_paths"], strict=True):
+        np.testing.assert_array_equal(frame, read_xray(source))
+
+
+def test_a_folder_with_one_bad_png_loads_the_rest_and_names_it(
+    make_napari_viewer, tmp_path, xray_paths, xray_stack
+):
+    from napari.utils.notifications import notification_manager
+
+    for path in xray_paths:
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    bad = tmp_path / FRAME_NAMES[4]
+    bad.write_bytes(bad.read_bytes()[:100_000])
+    with pytest.raises(XrayReadError, match="00000011_004.png is truncated"):
+        read_xray(tmp_path)  # the library itself still refuses
+
+    viewer = make_napari_viewer()
+    before = len(notification_manager.records)
+    (layer,) = viewer.open(str(tmp_path), plugin="napari-xray")
+    assert layer.data.shape == (8, 1024, 1024)
+    np.testing.assert_array_equal(layer.data, np.delete(xray_stack, 4, axis=0))
+    assert "00000011_004.png" not in layer.metadata["file_names"]
+    messages = [str(n.message) for n in notification_manager.records[before:]]
+    assert any("00000011_004.png" in m and "truncated" in m and "8 frames" in m for m in messages)

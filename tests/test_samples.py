@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -381,3 +382,122 @@ def test_phantom_sample_needs_no_data(tmp_path, monkeypatch):
     from napari_xray.phantom import make_phantom
 
     np.testing.assert_array_equal(load_sample("phantom"), make_phantom())
+
+
+# --------------------------------------------------------------------------- hostile servers
+
+
+class _HostileHandler(SimpleHTTPRequestHandler):
+    """Serves ``/<mode>/<frame>`` from the server's folder in one of three hostile ways.
+
+    ``trickle``: the right headers, then 200 bytes every 0.1 s (2 KB/s) for at most
+    ``server.trickle_seconds``; ``oversized``: the file plus 1 MB, announced in
+    Content-Length; ``endless``: no Content-Length, the file then zeros, up to 64 MB.
+    Every loop is bounded; the bytes sent are added to ``server.sent``.
+    """
+
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self):
+        _, mode, name = self.path.split("/", 2)
+        data = (Path(self.server.folder) / name).read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        if mode == "trickle":
+            self.send_header("Content-Length", str(len(data)))
+        elif mode == "oversized":
+            data += bytes(1 << 20)
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        sent, started = 0, time.monotonic()
+        try:
+            if mode == "trickle":
+                while sent < len(data) and time.monotonic() - started < self.server.trickle_seconds:
+                    self.wfile.write(data[sent : sent + 200])
+                    self.wfile.flush()
+                    sent += 200
+                    time.sleep(0.1)
+            elif mode == "oversized":
+                self.wfile.write(data)
+                sent = len(data)
+            else:
+                self.wfile.write(data)
+                sent = len(data)
+                while sent < 64 << 20:
+                    self.wfile.write(bytes(1 << 16))
+                    sent += 1 << 16
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            self.server.sent.append(sent)
+
+    def log_message(self, format, *args):
+        pass
+
+
+@pytest.fixture
+def hostile_server(xray_dir):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileHandler)
+    server.daemon_threads = True
+    server.folder, server.sent, server.trickle_seconds = str(xray_dir), [], 10.0
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    host, port = server.server_address[:2]
+    try:
+        yield SimpleNamespace(url=f"http://{host}:{port}", server=server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_a_trickling_server_fails_within_the_deadline(
+    no_mirror, hostile_server, tmp_path, monkeypatch
+):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(samples.ENV_DOWNLOAD_TIMEOUT, "1.5")
+    start = time.monotonic()
+    with pytest.raises(SampleDataError) as excinfo:
+        fetch_frames([TUTORIAL], base_url=f"{hostile_server.url}/trickle/", cache_dir=cache)
+    seconds = time.monotonic() - start
+    message = str(excinfo.value)
+    assert seconds < 4.0, f"{seconds:.1f} s"
+    assert "did not finish within the 1.5 s deadline" in message
+    assert samples.ENV_DOWNLOAD_TIMEOUT in message and samples.ENV_DATA_DIR in message
+    assert _files_in(cache) == []  # the partial download is gone
+
+    start = time.monotonic()  # the keyword wins over the environment
+    with pytest.raises(SampleDataError, match="within the 0.5 s deadline"):
+        fetch_frames([TUTORIAL], base_url=f"{hostile_server.url}/trickle/", cache_dir=cache,
+                     timeout=0.5)  # fmt: skip
+    assert time.monotonic() - start < 3.0
+    assert _files_in(cache) == []
+
+
+def test_a_bad_deadline_is_a_clear_error(no_mirror, tmp_path, monkeypatch):
+    monkeypatch.setenv(samples.ENV_DOWNLOAD_TIMEOUT, "soon")
+    with pytest.raises(SampleDataError, match=r"NAPARI_XRAY_DOWNLOAD_TIMEOUT='soon' is not a "
+                       "positive number"):  # fmt: skip
+        fetch_frames([TUTORIAL], cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("mode", ["oversized", "endless"])
+def test_a_server_sending_too_much_is_cut_off(no_mirror, hostile_server, tmp_path, mode):
+    cache = tmp_path / "cache"
+    size = samples._registry()["sizes"][TUTORIAL]
+    with pytest.raises(SampleDataError) as excinfo:
+        fetch_frames([TUTORIAL], base_url=f"{hostile_server.url}/{mode}/", cache_dir=cache)
+    message = str(excinfo.value)
+    assert f"than the {size} bytes of the registry's file" in message
+    assert "partial download was removed" in message
+    assert _files_in(cache) == []
+    deadline = time.monotonic() + 10
+    while not hostile_server.server.sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # refused early: what the server wrote is at most the file plus the socket buffers
+    assert hostile_server.server.sent[0] < 24 << 20, hostile_server.server.sent
+
+
+def test_the_registry_states_every_frame_size(xray_paths):
+    sizes = samples._registry()["sizes"]
+    assert sizes == {path.name: path.stat().st_size for path in xray_paths}

@@ -20,8 +20,14 @@ Where the real frames come from (first match wins):
    ``NAPARI_XRAY_BASE_URL`` / the ``base_url`` argument) and hash-checked. A
    download whose hash does not match is deleted, never kept in the cache.
 
+Downloads are bounded: all requested frames must arrive within one overall
+deadline (``timeout``, default ``NAPARI_XRAY_DOWNLOAD_TIMEOUT``, else 300 s), so a
+server trickling bytes fails in time; a server sending more bytes than the
+registry's file holds is cut off. On every failure the partial download is
+removed from the cache.
+
 The registry (``sample_data/registry.json`` inside the installed package) names
-the files, their SHA-256 and the pinned download URL.
+the files, their SHA-256 and size, and the pinned download URL.
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
+import time
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
@@ -41,9 +49,11 @@ import numpy as np
 from napari_xray.errors import SampleDataError
 
 __all__ = [
+    "DEFAULT_DOWNLOAD_TIMEOUT",
     "ENV_BASE_URL",
     "ENV_CACHE_DIR",
     "ENV_DATA_DIR",
+    "ENV_DOWNLOAD_TIMEOUT",
     "FRAME_NAMES",
     "SAMPLE_NAMES",
     "TUTORIAL_FRAME",
@@ -58,6 +68,12 @@ ENV_DATA_DIR = "NAPARI_XRAY_DATA_DIR"
 ENV_CACHE_DIR = "NAPARI_XRAY_CACHE_DIR"
 #: Environment variable overriding the registry's download base URL.
 ENV_BASE_URL = "NAPARI_XRAY_BASE_URL"
+#: Environment variable: seconds all the frames of one download may take.
+ENV_DOWNLOAD_TIMEOUT = "NAPARI_XRAY_DOWNLOAD_TIMEOUT"
+#: Default overall download deadline in seconds.
+DEFAULT_DOWNLOAD_TIMEOUT = 300.0
+# Frames whose size the registry does not state may be at most this large.
+_MAX_UNLISTED_BYTES = 16 << 20
 
 #: Names accepted by :func:`load_sample`.
 SAMPLE_NAMES = ("series", "frame", "phantom")
@@ -153,6 +169,7 @@ def fetch_frames(
     *,
     base_url: str | None = None,
     cache_dir: str | os.PathLike | None = None,
+    timeout: float | None = None,
 ) -> list[Path]:
     """Return local, hash-verified paths of ChestX-ray8 sample frames.
 
@@ -171,6 +188,10 @@ def fetch_frames(
         Download cache folder. Defaults to ``NAPARI_XRAY_CACHE_DIR``, then
         ``pooch.os_cache("napari-xray")``. Ignored when ``NAPARI_XRAY_DATA_DIR``
         is set.
+    timeout : float, optional
+        Seconds the whole download (every missing frame) may take. Defaults to
+        ``NAPARI_XRAY_DOWNLOAD_TIMEOUT``, then 300. Ignored when nothing needs
+        downloading.
 
     Returns
     -------
@@ -188,14 +209,92 @@ def fetch_frames(
         The mirror folder does not exist, lacks a file or holds a file whose
         SHA-256 differs from the registry; a download failed (offline, server
         down, HTTP error: the message names ``NAPARI_XRAY_DATA_DIR`` and the
-        URL); a downloaded file failed its hash check (it was discarded); the
-        cache folder is not writable.
+        URL); the download did not finish within the deadline, or the server
+        sent more bytes than the registry's file holds (the partial file was
+        removed); a downloaded file failed its hash check (it was discarded);
+        the cache folder is not writable; ``timeout`` (or the variable) is not a
+        positive number.
     """
     names = _check_names(names)
     mirror = _env(ENV_DATA_DIR)
     if mirror is not None:
         return _from_mirror(Path(mirror).expanduser(), names)
-    return _download(names, base_url=base_url, cache_dir=cache_dir)
+    seconds = _download_timeout(timeout)
+    return _download(names, base_url=base_url, cache_dir=cache_dir, timeout=seconds)
+
+
+def _download_timeout(timeout: float | None) -> float:
+    """The overall deadline in seconds: the argument, else the environment, else 300."""
+    source, value = "timeout", timeout
+    if value is None:
+        source, value = ENV_DOWNLOAD_TIMEOUT, _env(ENV_DOWNLOAD_TIMEOUT)
+    if value is None:
+        return DEFAULT_DOWNLOAD_TIMEOUT
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise SampleDataError(
+            f"{source}={value!r} is not a positive number of seconds; give e.g. 300 "
+            "(or unset it for the default)"
+        )
+    return seconds
+
+
+class _DownloadRefused(Exception):
+    """A download stopped by napari-xray (deadline passed, too many bytes)."""
+
+
+class _BoundedDownloader:
+    """A pooch downloader with an overall deadline and a size limit per file.
+
+    The body is read in pieces as they arrive (``read1``), so a trickling server
+    is noticed within one socket read; pooch writes into a temporary file that it
+    removes when this raises.
+    """
+
+    def __init__(self, deadline: float, timeout: float, max_bytes: int):
+        self.deadline, self.timeout, self.max_bytes = deadline, timeout, max_bytes
+
+    def _check_time(self, url: str) -> float:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise _DownloadRefused(
+                f"the download from {url} did not finish within the {self.timeout:g} s "
+                f"deadline ({ENV_DOWNLOAD_TIMEOUT})"
+            )
+        return remaining
+
+    def __call__(self, url: str, output_file, pooch_obj=None, check_only: bool = False):
+        import requests
+
+        remaining = self._check_time(url)
+        timeouts = (min(10.0, remaining), min(30.0, remaining))
+        with requests.get(url, stream=True, timeout=timeouts) as response:
+            response.raise_for_status()
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                raise _DownloadRefused(
+                    f"{url} announced {int(declared)} bytes, more than the {self.max_bytes} "
+                    "bytes of the registry's file"
+                )
+            raw = response.raw
+            read = getattr(raw, "read1", None) or raw.read
+            received = 0
+            with open(output_file, "wb") as out:
+                while True:
+                    block = read(1 << 16, decode_content=True)
+                    self._check_time(url)
+                    if not block:
+                        break
+                    received += len(block)
+                    if received > self.max_bytes:
+                        raise _DownloadRefused(
+                            f"{url} sent more than the {self.max_bytes} bytes of the "
+                            "registry's file"
+                        )
+                    out.write(block)
 
 
 def _from_mirror(folder: Path, names: list[str]) -> list[Path]:
@@ -226,7 +325,11 @@ def _from_mirror(folder: Path, names: list[str]) -> list[Path]:
 
 
 def _download(
-    names: list[str], *, base_url: str | None, cache_dir: str | os.PathLike | None
+    names: list[str],
+    *,
+    base_url: str | None,
+    cache_dir: str | os.PathLike | None,
+    timeout: float,
 ) -> list[Path]:
     import pooch  # lazy: only needed when downloading
     import requests
@@ -250,16 +353,28 @@ def _download(
         registry={name: registry["files"][name] for name in names},
         retry_if_failed=0,
     )
+    sizes = registry.get("sizes", {})
+    deadline = time.monotonic() + timeout
     paths = []
     for name in names:
         url = fetcher.get_url(name)
+        downloader = _BoundedDownloader(
+            deadline, timeout, int(sizes.get(name, _MAX_UNLISTED_BYTES))
+        )
         target = cache / name
         # pooch keeps a cached file whose hash is wrong when the re-download fails
         # too; drop it first so a bad file is never left in (or served from) the cache.
         if target.exists() and _sha256(target) != _expected_hex(name):
             target.unlink()
         try:
-            path = Path(fetcher.fetch(name, progressbar=False))
+            path = Path(fetcher.fetch(name, downloader=downloader, progressbar=False))
+        except _DownloadRefused as exc:
+            raise SampleDataError(
+                f"could not download {name}: {exc}; the partial download was removed from "
+                f"{cache}. Try again later, raise {ENV_DOWNLOAD_TIMEOUT} (seconds) for a slow "
+                f"connection, check {ENV_BASE_URL}, or set {ENV_DATA_DIR} to a local folder "
+                "holding the frames."
+            ) from exc
         except requests.exceptions.RequestException as exc:
             raise SampleDataError(
                 f"could not download {name} from {url} ({type(exc).__name__}: {exc}). "

@@ -20,7 +20,7 @@ import numpy as np
 
 from napari_xray.engine.filters import normalize
 
-__all__ = ["DEFAULT_GIF_DURATION", "gif_frames", "save_gif"]
+__all__ = ["DEFAULT_GIF_DURATION", "gif_frames", "save_gif", "write_gif_frames"]
 
 #: Display time of each frame (seconds) when the caller sets none.
 DEFAULT_GIF_DURATION = 0.1
@@ -115,6 +115,12 @@ def save_gif(
     OSError
         The folder does not exist or is not writable.
     """
+    _check_path_and_duration(path, duration)
+    return write_gif_frames(path, gif_frames(data, rgb=rgb), duration=duration)
+
+
+def _check_path_and_duration(path: str | os.PathLike, duration: Any) -> float:
+    """The duration in seconds; raises a ValueError for a non-.gif path or a bad duration."""
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise ValueError(f"{path} does not end in .gif; pass a .gif file name")
@@ -124,7 +130,48 @@ def save_gif(
         raise ValueError(f"duration must be a number of seconds, got {duration!r}") from None
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
-    frames = gif_frames(data, rgb=rgb)
+    return seconds
+
+
+def write_gif_frames(
+    path: str | os.PathLike, frames: np.ndarray, *, duration: float = DEFAULT_GIF_DURATION
+) -> Path:
+    """Write ready uint8 frames, unchanged, as an animated GIF that loops forever.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Destination ending in ``.gif``; written atomically, as :func:`save_gif`.
+    frames : numpy.ndarray of uint8
+        ``(N, H, W)`` gray or ``(N, H, W, 3)`` RGB frames (e.g. already coloured
+        the way a viewer shows them). A frame with at most 256 colours is stored
+        exactly.
+    duration : float
+        Display time of each frame in seconds.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ValueError
+        ``path`` does not end in ``.gif``, a bad duration, or frames that are not
+        uint8 ``(N, H, W)`` / ``(N, H, W, 3)``.
+    OSError
+        The folder does not exist or is not writable.
+    """
+    seconds = _check_path_and_duration(path, duration)
+    path = Path(path)
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or not (
+        frames.ndim == 3 or (frames.ndim == 4 and frames.shape[-1] == 3)
+    ):
+        raise ValueError(
+            f"GIF frames must be uint8 (N, H, W) or (N, H, W, 3), got {frames.dtype} "
+            f"{frames.shape}"
+        )
 
     import imageio.v3 as iio
 

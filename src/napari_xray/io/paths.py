@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from napari_xray.errors import XrayReadError
 
@@ -22,6 +23,7 @@ __all__ = [
     "holds_xray_files",
     "list_xray_files",
     "natural_sort_key",
+    "open_for_reading",
     "path_kind",
 ]
 
@@ -34,8 +36,10 @@ PNG_SUFFIXES = frozenset({".png"})
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom"})
 
 _DICOM_MAGIC_OFFSET = 128
-# How many extension-less files holds_xray_files peeks at before giving up on a folder.
+# How many extension-less files holds_xray_files peeks at before giving up on a folder,
+# and in how many folders of a tree at most.
 _MAX_SNIFFED_FILES = 16
+_MAX_TREE_FOLDERS = 64
 
 
 def natural_sort_key(name: str) -> tuple:
@@ -54,6 +58,28 @@ def natural_sort_key(name: str) -> tuple:
     )
 
 
+def open_for_reading(path: Path) -> BinaryIO:
+    """Open ``path`` for binary reading; every failure is an XrayReadError saying what to do.
+
+    Raises
+    ------
+    XrayReadError
+        The file does not exist, is a folder, may not be read, or cannot be opened.
+    """
+    try:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except FileNotFoundError as exc:
+        raise XrayReadError(f"{path} does not exist; check the path", path) from exc
+    except IsADirectoryError as exc:
+        raise XrayReadError(f"{path} is a folder, not an image file", path) from exc
+    except PermissionError as exc:
+        raise XrayReadError(
+            f"no permission to read {path}; check the file's permissions", path
+        ) from exc
+    except (OSError, ValueError) as exc:  # e.g. a name too long, a NUL byte in it
+        raise XrayReadError(f"{path} cannot be opened ({exc}); check the path", path) from exc
+
+
 def _looks_like_dicom(path: Path) -> bool:
     """``True`` when the file has the DICOM ``DICM`` marker at byte 128 (reads 132 bytes)."""
     try:
@@ -67,7 +93,12 @@ def _looks_like_dicom(path: Path) -> bool:
 def _may_be_extensionless_dicom(path: Path) -> bool:
     """DICOM files from scanners often have no extension or a numeric one (``1.2.3.45``)."""
     suffix = path.suffix
-    return (suffix == "" or suffix[1:].isdigit()) and path.name.upper() != "DICOMDIR"
+    return (suffix == "" or suffix[1:].isdigit()) and not _is_dicomdir(path)
+
+
+def _is_dicomdir(path: Path) -> bool:
+    """``DICOMDIR`` (or a variant such as ``DICOMDIR-implicit``) indexes a DICOM tree; no image."""
+    return path.name.upper().startswith("DICOMDIR")
 
 
 def file_kind(path: Path, sniff: bool = True) -> str | None:
@@ -77,6 +108,8 @@ def file_kind(path: Path, sniff: bool = True) -> str | None:
     numeric-extension) file is DICOM when it carries the ``DICM`` marker.
     """
     suffix = path.suffix.lower()
+    if _is_dicomdir(path):
+        return None
     if suffix in PNG_SUFFIXES:
         return "png"
     if suffix in DICOM_SUFFIXES:
@@ -103,24 +136,51 @@ def path_kind(path: Path) -> str | None:
     return None
 
 
-def _folder_entries(folder: Path) -> list[Path]:
+def _folder_entries(folder: Path, *, folders: bool = False) -> list[Path]:
+    """The visible files (with ``folders``: the visible sub-folders) directly in ``folder``."""
     try:
         with os.scandir(folder) as it:
             return [
                 Path(entry.path)
                 for entry in it
-                if not entry.name.startswith(".") and entry.is_file()
+                if not entry.name.startswith(".")
+                and (entry.is_dir() if folders else entry.is_file())
             ]
     except OSError as exc:
         raise XrayReadError(f"cannot list folder {folder}: {exc}", folder) from exc
 
 
-def list_xray_files(folder: PathLike) -> list[Path]:
-    """The PNG and DICOM files directly inside ``folder``, in natural name order.
+#: How deep below a folder its sub-folders are searched (patient/study/series/… of a
+#: DICOMDIR tree) when it holds no image files itself.
+_MAX_TREE_DEPTH = 6
 
-    Hidden files, subfolders, ``DICOMDIR`` and files with other extensions are
-    skipped; extension-less files are included when they carry the DICOM ``DICM``
-    marker. (DICOM files are re-ordered by ``InstanceNumber`` when read.)
+
+def _direct_xray_files(folder: Path) -> list[Path]:
+    files = [p for p in _folder_entries(folder) if file_kind(p) is not None]
+    return sorted(files, key=lambda p: natural_sort_key(p.name))
+
+
+def _tree_xray_files(folder: Path, depth: int) -> list[Path]:
+    """Every image file in the sub-folders of ``folder``, folder by folder in natural order."""
+    if depth <= 0:
+        return []
+    found: list[Path] = []
+    subfolders = _folder_entries(folder, folders=True)
+    for sub in sorted(subfolders, key=lambda p: natural_sort_key(p.name)):
+        found.extend(_direct_xray_files(sub))
+        found.extend(_tree_xray_files(sub, depth - 1))
+    return found
+
+
+def list_xray_files(folder: PathLike) -> list[Path]:
+    """The PNG and DICOM files of ``folder``, in natural name order.
+
+    The files directly inside ``folder``; when it holds none, the files of its
+    sub-folders, folder by folder in natural order, down to 6 levels (a DICOMDIR
+    tree of patient/study/series folders). Hidden files and folders, ``DICOMDIR``
+    and files with other extensions are skipped; extension-less files are
+    included when they carry the DICOM ``DICM`` marker. (DICOM files are
+    re-ordered by ``InstanceNumber`` when read.)
 
     Returns
     -------
@@ -135,30 +195,44 @@ def list_xray_files(folder: PathLike) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise XrayReadError(f"{folder} is not a folder", folder)
-    files = [p for p in _folder_entries(folder) if file_kind(p) is not None]
-    return sorted(files, key=lambda p: natural_sort_key(p.name))
+    return _direct_xray_files(folder) or _tree_xray_files(folder, _MAX_TREE_DEPTH)
+
+
+def _directly_holds_xray_files(folder: Path, budget: list[int]) -> bool:
+    entries = _folder_entries(folder)
+    if any(file_kind(path, sniff=False) is not None for path in entries):
+        return True
+    for path in entries:
+        if budget[0] <= 0:
+            break
+        if _may_be_extensionless_dicom(path):
+            budget[0] -= 1
+            if _looks_like_dicom(path):
+                return True
+    return False
 
 
 def holds_xray_files(folder: Path) -> bool:
-    """Does ``folder`` directly hold a PNG or DICOM file? Cheap; never raises.
+    """Does ``folder`` (or, when it holds no files of its own, a sub-folder) hold a PNG or DICOM?
 
-    Extensions are looked at first; then at most 16 extension-less files are
-    sniffed for the DICOM marker.
+    Cheap and never raises: extensions are looked at first; then at most 16
+    extension-less files in all are sniffed for the DICOM marker, in at most 64
+    folders down to 6 levels.
     """
+    budget = [_MAX_SNIFFED_FILES]
+    pending = [(Path(folder), 0)]
+    visited = 0
     try:
-        entries = _folder_entries(folder)
+        while pending and visited < _MAX_TREE_FOLDERS:
+            current, depth = pending.pop(0)
+            visited += 1
+            if _directly_holds_xray_files(current, budget):
+                return True
+            if depth < _MAX_TREE_DEPTH:
+                subfolders = _folder_entries(current, folders=True)
+                pending.extend((sub, depth + 1) for sub in sorted(subfolders))
     except XrayReadError:
         return False
-    if any(file_kind(path, sniff=False) is not None for path in entries):
-        return True
-    sniffed = 0
-    for path in entries:
-        if _may_be_extensionless_dicom(path):
-            if _looks_like_dicom(path):
-                return True
-            sniffed += 1
-            if sniffed >= _MAX_SNIFFED_FILES:
-                break
     return False
 
 

@@ -12,27 +12,39 @@ was read and how. The rules:
   first file; files without ``InstanceNumber`` last, by name).
 * **Which files of a folder.** ``*.png``, ``*.dcm``, ``*.dicom`` (any case) and
   extension-less files that start like DICOM (``DICM`` at byte 128). Hidden files,
-  subfolders, ``DICOMDIR`` and everything else (``Data_Entry_2017.csv``, notes …)
-  are skipped (:mod:`napari_xray.io.paths`). PNG and DICOM are never mixed in one
-  stack.
-* **Grayscale.** Colour PNGs (RGB, RGBA, LA, palette, 1-bit) are converted with
-  Pillow's ``convert("L")``: ITU-R 601-2 luma, ``L = R·299/1000 + G·587/1000 +
+  ``DICOMDIR`` and everything else (``Data_Entry_2017.csv``, notes …) are skipped;
+  a folder that holds no image files itself is read from its sub-folders, folder by
+  folder (a DICOMDIR tree of patient/study/series folders; :mod:`napari_xray.io.paths`).
+  PNG and DICOM are never mixed in one stack.
+* **Bad files.** By default any file that cannot be read is an error. With
+  ``skip_bad=True`` the unreadable files of a folder or list are left out of the
+  stack and listed in ``metadata["skipped"]`` (a single file still raises).
+* **Grayscale.** Colour PNGs (RGB, RGBA, LA, palette, 1-bit) are reduced to what
+  Pillow's ``convert("L")`` gives: ITU-R 601-2 luma, ``L = R·299/1000 + G·587/1000 +
   B·114/1000`` computed in fixed point as ``(R·19595 + G·38470 + B·7471 + 32768)
-  >> 16``; alpha is dropped. 16-bit colour PNGs are decoded with OpenCV and reduced
-  with the same weights to ``uint16`` (:mod:`napari_xray.io.png`). Every conversion
-  is recorded in ``metadata["converted_to_grayscale"]``.
+  >> 16``; alpha is dropped. 16-bit colour PNGs are reduced with the same weights
+  to ``uint16``. Every conversion is recorded in ``metadata["converted_to_grayscale"]``.
 * **Bit depth.** 8-bit PNGs give ``uint8``; 16-bit grayscale PNGs give ``uint16``
   with exact values.
-* **DICOM.** Exactly the named file is read with pydicom. ``RescaleSlope``/
-  ``RescaleIntercept`` are applied. The output stays an integer type when slope
-  and intercept are integers and the rescaled range of the ``BitsStored``-bit
-  stored values fits one of uint8, int8, uint16, int16, uint32, int32 (the
-  smallest that fits; CT with intercept −1024 and 16 stored bits gives int32);
-  otherwise it is float32. ``MONOCHROME1`` files are inverted so bone is bright:
+* **Checked decoding.** PNGs are decoded with libpng (through OpenCV) after their
+  chunk structure and CRCs were checked: image data that is damaged or ends early
+  is an error, never zeros or changed pixels (:mod:`napari_xray.io.png`).
+* **DICOM.** Exactly the named file is read with pydicom, no further than the end
+  of its pixel data. ``RescaleSlope``/``RescaleIntercept`` are applied. The output
+  stays an integer type when slope and intercept are integers and the rescaled
+  range of the ``BitsStored``-bit stored values fits one of uint8, int8, uint16,
+  int16, uint32, int32, int64 (the smallest that fits; CT with intercept −1024 and
+  16 stored bits gives int32); otherwise it is float32 (float64 for more than 24
+  stored bits). ``MONOCHROME1`` files are inverted so bone is bright:
   ``new = (lo + hi) − value`` where ``[lo, hi]`` is that rescaled *possible* range,
   so all frames of a stack are inverted alike and keep their range and dtype. The
   pixel spacing (``PixelSpacing``, else ``ImagerPixelSpacing``) is returned in the
-  metadata (:mod:`napari_xray.io.dicom`).
+  metadata. A header that is damaged, inconsistent with the pixel data or with the
+  transfer syntax is an error (:mod:`napari_xray.io.dicom`).
+* **Size limits.** Each header is checked against ``max_pixels`` per frame and
+  ``max_bytes`` per file before anything is decompressed (:mod:`napari_xray.io.limits`;
+  the environment variables ``NAPARI_XRAY_MAX_PIXELS`` and ``NAPARI_XRAY_MAX_BYTES``
+  set them for every read, napari's included).
 * **Memory.** Headers are read first (sizes, dtypes, DICOM order), then one
   ``(N, H, W)`` array is allocated and every frame is decoded into its slice.
 * **Errors.** Every failure is an :class:`~napari_xray.errors.XrayReadError` (a
@@ -51,6 +63,7 @@ import numpy as np
 
 from napari_xray.errors import XrayReadError
 from napari_xray.io.dicom import DicomHeader, decode_dicom, probe_dicom
+from napari_xray.io.limits import ReadLimits, read_limits
 from napari_xray.io.paths import (
     PathOrPaths,
     as_path_list,
@@ -64,7 +77,13 @@ from napari_xray.io.png import PngHeader, decode_png, probe_png
 __all__ = ["read_xray", "read_xray_with_metadata"]
 
 
-def read_xray(path_or_paths: PathOrPaths) -> np.ndarray:
+def read_xray(
+    path_or_paths: PathOrPaths,
+    *,
+    max_pixels: int | None = None,
+    max_bytes: int | None = None,
+    skip_bad: bool = False,
+) -> np.ndarray:
     """Read one X-ray, a folder of X-rays or a list of files into a NumPy array.
 
     Parameters
@@ -73,29 +92,50 @@ def read_xray(path_or_paths: PathOrPaths) -> np.ndarray:
         A ``.png``/``.dcm``/``.dicom`` file, a folder, or a list of files and/or
         folders (``str`` or ``pathlib.Path``). See the module docstring for the
         order, grayscale, dtype and DICOM rules.
+    max_pixels
+        The most pixels (width × height) one frame may have, checked from the
+        header before anything is decompressed. Default: the environment variable
+        ``NAPARI_XRAY_MAX_PIXELS``, else 50 000 000.
+    max_bytes
+        The most bytes one file may decode to (all frames and samples). Default:
+        ``NAPARI_XRAY_MAX_BYTES``, else 2 000 000 000.
+    skip_bad
+        Leave the files of a folder or list that cannot be read out of the stack
+        instead of raising (:func:`read_xray_with_metadata` lists them); raises
+        when none can be read.
 
     Returns
     -------
     numpy.ndarray
         ``(H, W)`` for one file (``(F, H, W)`` for a multi-frame DICOM file);
         ``(N, H, W)`` for a folder or a list. dtype uint8/uint16 for PNG, an integer
-        type or float32 for DICOM.
+        type, float32 or float64 for DICOM.
 
     Raises
     ------
     XrayReadError
-        A file is missing, unreadable, truncated, not an image, a decompression
-        bomb, compressed with a codec that is not installed, of a different size
-        than the first frame; or a folder holds no images.
+        A file is missing, unreadable, truncated, damaged (a CRC mismatch, image
+        data that ends early, an impossible or inconsistent header), larger than
+        ``max_pixels``/``max_bytes``, compressed with a codec that is not
+        installed, of a different size than the first frame; or a folder holds no
+        images. The message names the file and what to do.
     TypeError
         ``path_or_paths`` is not a path or a list of paths.
     """
-    data, _ = read_xray_with_metadata(path_or_paths)
+    data, _ = read_xray_with_metadata(
+        path_or_paths, max_pixels=max_pixels, max_bytes=max_bytes, skip_bad=skip_bad
+    )
     return data
 
 
-def read_xray_with_metadata(path_or_paths: PathOrPaths) -> tuple[np.ndarray, dict[str, Any]]:
-    """Like :func:`read_xray`, and also return what was read and how.
+def read_xray_with_metadata(
+    path_or_paths: PathOrPaths,
+    *,
+    max_pixels: int | None = None,
+    max_bytes: int | None = None,
+    skip_bad: bool = False,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Like :func:`read_xray` (same parameters), and also return what was read and how.
 
     Returns
     -------
@@ -125,7 +165,10 @@ def read_xray_with_metadata(path_or_paths: PathOrPaths) -> tuple[np.ndarray, dic
           ``photometric_interpretation``, ``rescale_slope``, ``rescale_intercept``,
           ``rescale_applied``, ``inverted``, ``bits_stored``, ``instance_number``,
           ``series_instance_uid``, ``series_number``, ``number_of_frames``,
-          ``pixel_spacing``, ``pixel_spacing_source``, ``transfer_syntax``.
+          ``pixel_spacing``, ``pixel_spacing_source``, ``transfer_syntax``;
+
+        and with ``skip_bad`` also ``"skipped"`` – ``{"file_name", "path", "reason"}``
+        for every file left out (empty if none).
 
     Raises
     ------
@@ -133,10 +176,12 @@ def read_xray_with_metadata(path_or_paths: PathOrPaths) -> tuple[np.ndarray, dic
         As :func:`read_xray`.
     """
     inputs, given_as_list = as_path_list(path_or_paths)
+    limits = read_limits(max_pixels, max_bytes)
     if not inputs:
         raise XrayReadError("no paths given; pass a file, a folder or a list of files")
 
     groups: list[list[_Source]] = []
+    skipped: list[dict[str, str]] = []
     for path in inputs:
         kind = path_kind(path)
         if kind == "folder":
@@ -144,11 +189,11 @@ def read_xray_with_metadata(path_or_paths: PathOrPaths) -> tuple[np.ndarray, dic
             if not files:
                 raise XrayReadError(
                     f"folder {path} holds no PNG or DICOM files (looked for *.png, *.dcm, "
-                    "*.dicom and extension-less DICOM; hidden files and subfolders are "
-                    "skipped); pick a folder with images or pass the files themselves",
+                    "*.dicom and extension-less DICOM, in sub-folders too; hidden files "
+                    "are skipped); pick a folder with images or pass the files themselves",
                     path,
                 )
-            sources = [_probe(f, file_kind(f)) for f in files]
+            sources = _probe_all(files, limits, skipped if skip_bad else None)
             groups.append(_sort_folder(sources))
         elif kind == "zarr":
             raise XrayReadError(
@@ -157,7 +202,8 @@ def read_xray_with_metadata(path_or_paths: PathOrPaths) -> tuple[np.ndarray, dic
                 path,
             )
         elif kind in ("png", "dicom"):
-            groups.append([_probe(path, kind)])
+            may_skip = skip_bad and given_as_list
+            groups.append(_probe_all([path], limits, skipped if may_skip else None))
         elif not path.exists():
             raise XrayReadError(f"{path} does not exist; check the path", path)
         else:
@@ -168,18 +214,56 @@ def read_xray_with_metadata(path_or_paths: PathOrPaths) -> tuple[np.ndarray, dic
             )
     sources = [s for group in groups for s in group]
     stacked = given_as_list or path_kind(inputs[0]) == "folder"
+    if not sources:  # every file was skipped
+        raise _nothing_read(skipped)
 
     _check_compatible(sources, stacked)
     data = _allocate(sources, stacked)
-    for i, src in enumerate(sources):
-        target = data[i] if stacked else data
-        if src.kind == "png":
-            decode_png(src.path, src.header, target)
-        else:
-            decode_dicom(src.path, src.header, target)
+    good = []
+    for src in sources:
+        target = data[len(good)] if stacked else data
+        try:
+            _decode(src, target)
+        except XrayReadError as error:
+            if not (skip_bad and stacked):
+                raise
+            skipped.append(_skip_record(src.path, error))
+            continue
+        good.append(src)
+    if not good:
+        raise _nothing_read(skipped)
+    if len(good) < len(sources):
+        data = data[: len(good)]  # the good frames were decoded into the first slices
 
-    metadata = _metadata(sources, _layer_name(inputs))
+    metadata = _metadata(good, _layer_name(inputs))
+    if skip_bad:
+        metadata["skipped"] = skipped
     return data, metadata
+
+
+def _nothing_read(skipped: list[dict[str, str]]) -> XrayReadError:
+    first = skipped[0]
+    return XrayReadError(
+        f"none of the {len(skipped)} files could be read; the first, {first['file_name']}: "
+        f"{first['reason']}"
+    )
+
+
+def _skip_record(path: Path, error: Exception) -> dict[str, str]:
+    return {"file_name": path.name, "path": os.fspath(path), "reason": str(error)}
+
+
+def _probe_all(files: list[Path], limits, skipped: list | None) -> list[_Source]:
+    """The headers of ``files``; with a ``skipped`` list, unreadable files go there instead."""
+    sources = []
+    for path in files:
+        try:
+            sources.append(_probe(path, file_kind(path), limits))
+        except XrayReadError as error:
+            if skipped is None:
+                raise
+            skipped.append(_skip_record(path, error))
+    return sources
 
 
 # --------------------------------------------------------------------------------------
@@ -213,12 +297,42 @@ class _Source:
         return self.header.info
 
 
-def _probe(path: Path, kind: str | None) -> _Source:
-    if kind == "png":
-        return _Source(path, kind, probe_png(path))
-    if kind == "dicom":
-        return _Source(path, kind, probe_dicom(path))
+def _unexpected(path: Path, error: Exception) -> XrayReadError:
+    """A failure the checks did not foresee, still as an error naming the file."""
+    if isinstance(error, MemoryError):
+        return XrayReadError(f"not enough memory to read {path.name}; open fewer files", path)
+    return XrayReadError(
+        f"{path.name} could not be read ({type(error).__name__}: {error}), unexpectedly; "
+        "the file may be damaged — re-download or re-export it (if it is not, please "
+        "report this)",
+        path,
+    )
+
+
+def _probe(path: Path, kind: str | None, limits: ReadLimits) -> _Source:
+    try:
+        if kind == "png":
+            return _Source(path, kind, probe_png(path, limits))
+        if kind == "dicom":
+            return _Source(path, kind, probe_dicom(path, limits))
+    except XrayReadError:
+        raise
+    except Exception as error:
+        raise _unexpected(path, error) from error
     raise XrayReadError(f"{path.name} is neither a PNG nor a DICOM file", path)
+
+
+def _decode(source: _Source, target: np.ndarray) -> None:
+    """Decode one file into ``target``; every failure an XrayReadError naming it."""
+    try:
+        if source.kind == "png":
+            decode_png(source.path, source.header, target)
+        else:
+            decode_dicom(source.path, source.header, target)
+    except XrayReadError:
+        raise
+    except Exception as error:
+        raise _unexpected(source.path, error) from error
 
 
 def _sort_folder(sources: list[_Source]) -> list[_Source]:
@@ -274,7 +388,7 @@ def _check_compatible(sources: list[_Source], stacked: bool) -> None:
 def _common_dtype(dtypes: Iterable[np.dtype]) -> np.dtype:
     dtypes = list(dtypes)
     if any(d.kind == "f" for d in dtypes):
-        return np.dtype(np.float32)
+        return np.dtype(np.float64 if np.dtype(np.float64) in dtypes else np.float32)
     return np.result_type(*dtypes)
 
 

@@ -5,9 +5,10 @@ A store is a Zarr v3 group ``STORE.zarr`` whose attributes hold
 operation (``log``, ``gradient``, …), and the ``status`` array (one code per
 frame; the input file list lives in its attributes). :func:`is_xray_store` reads
 only ``zarr.json`` files; :func:`open_store` wraps every result array in
-``dask.array.from_zarr``, so only the chunks asked for are ever read. Frames the
-batch has not done (or could not read) are zeros, Zarr's fill value. Nothing
-here creates a Dask client.
+a Dask array, so only the chunks asked for are ever read; a chunk that fails its
+checksum raises :class:`~napari_xray.errors.XrayReadError` naming the frame.
+Frames the batch has not done (or could not read) are zeros, Zarr's fill value.
+Nothing here creates a Dask client.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ STATUS_CODES = {STATUS_TODO: "to do", STATUS_DONE: "done", STATUS_FAILED: "faile
 
 #: ``attrs["napari_xray"]["format"]`` of a batch store.
 STORE_FORMAT = "napari-xray-batch"
-STORE_VERSION = 1
+#: 2: a CRC-32C checksum on every chunk and the ``fingerprint`` array; 1 (no
+#: checksums) is still read.
+STORE_VERSION = 2
 STATUS_ARRAY = "status"
 
 
@@ -119,6 +122,31 @@ def is_xray_store(path: str | os.PathLike) -> bool:
         return False
 
 
+class _CheckedChunks:
+    """A store array for ``dask.array.from_array`` whose read errors name the frames."""
+
+    def __init__(self, array, root: Path, key: str, file_names: list[str]):
+        self.array, self.root, self.key, self.file_names = array, root, key, file_names
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, selection):
+        try:
+            return self.array[selection]
+        except Exception as exc:  # the checksum codec, a truncated chunk file, …
+            first = selection[0] if isinstance(selection, tuple) else selection
+            start, stop, _ = first.indices(self.shape[0]) if isinstance(first, slice) else (
+                int(first), int(first) + 1, 1)
+            names = self.file_names[start:stop]
+            frames = f"frame {start}" if stop - start == 1 else f"frames {start}–{stop - 1}"
+            raise XrayReadError(
+                f"{self.root.name}: the {self.key} result of {frames}"
+                f"{' (' + ', '.join(names) + ')' if names else ''} is damaged "
+                f"({type(exc).__name__}: {exc}); rerun the batch that made it with --verify "
+                "to compute it again",
+                self.root,
+            ) from None
+
+
 def open_store(path: str | os.PathLike) -> BatchStore:
     """Open a batch store lazily: every result array (or the one named) as a Dask array.
 
@@ -130,8 +158,9 @@ def open_store(path: str | os.PathLike) -> BatchStore:
     Returns
     -------
     BatchStore
-        Its ``results`` in the order the batch ran them, each holding
-        ``dask.array.from_zarr`` of the array (nothing but metadata is read here),
+        Its ``results`` in the order the batch ran them, each holding a Dask array
+        of the store array, one chunk per stored chunk (nothing but metadata is
+        read here; computing a damaged chunk raises ``XrayReadError``),
         the operation's title and parameters, and its colormap and contrast limits.
 
     Raises
@@ -140,7 +169,9 @@ def open_store(path: str | os.PathLike) -> BatchStore:
         ``path`` is not a napari-xray batch store (or names an array it lacks).
     """
     import dask.array as da
+    import numpy as np
     import zarr
+    from dask.base import tokenize
 
     from napari_xray.engine.operations import OPERATIONS
 
@@ -167,7 +198,12 @@ def open_store(path: str | os.PathLike) -> BatchStore:
         results.append(
             StoredResult(
                 key=key,
-                data=da.from_zarr(array),
+                data=da.from_array(
+                    _CheckedChunks(array, root, key, list(status_attrs.get("file_names", []))),
+                    chunks=array.chunks,
+                    name=f"napari-xray-{key}-" + tokenize(str(root), key, array.shape),
+                    meta=np.empty((0,) * array.ndim, dtype=array.dtype),
+                ),
                 title=info.get("title", key),
                 params=dict(spec["params"]),
                 colormap=info.get("colormap")

@@ -49,7 +49,7 @@ def napari_get_reader(path: PathLike | Sequence[PathLike]) -> Callable | None:
                 return None
             if kind == "folder" and not holds_xray_files(p):
                 return None
-    except (OSError, TypeError, ValueError):  # never break napari's open dialog
+    except Exception:  # never break napari's open dialog: decline, another reader may try
         return None
     return read_xray_layers
 
@@ -66,14 +66,21 @@ def read_xray_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple
         ``rgb=False`` and, when the DICOM pixel spacing is known, ``scale`` in mm
         (``1.0`` along the stack axis).
 
+    A folder or list with some unreadable files loads the others, and a napari
+    notification names the files left out and why.
+
     Raises
     ------
     XrayReadError
-        Any file cannot be read (napari shows the message and keeps running).
+        A single file cannot be read, or none of a folder's or list's files can
+        (napari shows the message and keeps running).
     """
     from napari_xray.io.read import read_xray_with_metadata
 
-    data, metadata = read_xray_with_metadata(path)
+    data, metadata = read_xray_with_metadata(path, skip_bad=True)
+    skipped = metadata.pop("skipped", [])
+    if skipped:
+        _notify_skipped(skipped, loaded=len(metadata["file_names"]))
     kwargs: dict[str, Any] = {
         "name": metadata["name"],
         "metadata": metadata,
@@ -84,6 +91,18 @@ def read_xray_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple
     if spacing is not None:
         kwargs["scale"] = (1.0,) * (data.ndim - 2) + tuple(spacing)
     return [(data, kwargs, "image")]
+
+
+def _notify_skipped(skipped: list[dict[str, str]], *, loaded: int) -> None:
+    """Tell the napari user which files were left out of the stack, and why."""
+    from napari.utils.notifications import show_warning
+
+    first = skipped[0]
+    others = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+    show_warning(
+        f"napari-xray loaded {loaded} frame{'s' if loaded != 1 else ''} and left out "
+        f"{first['file_name']}{others}, which could not be read: {first['reason']}"
+    )
 
 
 def open_store_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple]:
