@@ -2,11 +2,13 @@
 
     python tests/batch_with_slow_reads.py SECONDS batch INPUT … --out STORE.zarr …
 
-The product has no delay of its own: this script wraps
-``napari_xray.batch.worker.read_frame`` to sleep SECONDS first, here and, as
-Dask's worker preload (``distributed.worker.preload``, set through the
-environment before Dask is imported), in every worker process a local cluster
-starts. Then it runs :func:`napari_xray.cli.main` on the remaining arguments.
+The product has no delay of its own: this script registers itself as Dask's
+worker preload (``distributed.worker.preload``, set through the environment
+before Dask is imported), which wraps the batch worker's frame reader to
+sleep SECONDS first in every worker process a local cluster starts (the frames
+are read there, never in this process). Then it runs
+:func:`napari_xray.cli.main` on the remaining arguments, having imported nothing
+else, so Ctrl-C reaches ``main`` as early as it does in ``napari-xray`` itself.
 """
 
 from __future__ import annotations
@@ -23,16 +25,16 @@ def slow_down_reads(seconds: float) -> None:
     """Make the batch worker sleep ``seconds`` before reading each frame (once per process)."""
     from napari_xray.batch import worker
 
-    read_frame = worker.read_frame
-    if getattr(read_frame, "slowed_down", False):
+    read = worker.read_frame_with_fingerprint
+    if getattr(read, "slowed_down", False):
         return
 
-    def slow_read_frame(*args, **kwargs):
+    def slow_read(*args, **kwargs):
         time.sleep(seconds)
-        return read_frame(*args, **kwargs)
+        return read(*args, **kwargs)
 
-    slow_read_frame.slowed_down = True
-    worker.read_frame = slow_read_frame
+    slow_read.slowed_down = True
+    worker.read_frame_with_fingerprint = slow_read
 
 
 def dask_setup(worker) -> None:
@@ -44,7 +46,6 @@ if __name__ == "__main__":
     delay, *argv = sys.argv[1:]
     os.environ[DELAY_ENV] = delay
     os.environ["DASK_DISTRIBUTED__WORKER__PRELOAD"] = json.dumps([os.path.abspath(__file__)])
-    slow_down_reads(float(delay))
 
     from napari_xray.cli import main
 

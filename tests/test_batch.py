@@ -10,6 +10,7 @@ in ``test_batch_cluster.py``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,12 +23,12 @@ from PIL import Image
 from napari_xray.batch import store as batch_store
 from napari_xray.batch import worker
 from napari_xray.batch.inputs import FilterSpec, discover_inputs, parse_filters, parse_params
+from napari_xray.batch.report import write_report
 from napari_xray.batch.store import (
     BatchPlan,
     open_or_create_store,
     read_status,
     todo_frames,
-    write_report,
 )
 from napari_xray.batch.worker import build_graph, process_frames
 from napari_xray.engine.operations import OPERATIONS
@@ -236,6 +237,13 @@ def test_new_store_layout(tmp_path):
     assert status.attrs["file_names"] == [p.name for p in files]
     assert status.attrs["source_paths"] == [str(p) for p in files]
     assert group.attrs["report"]["to_do"] == 5
+    fingerprints = group["fingerprint"]
+    assert fingerprints.shape == (5, 3) and fingerprints.dtype == np.uint64
+    assert fingerprints.attrs["fields"] == ["size", "mtime_ns", "sha256_64"]
+    assert info["version"] == 2
+    for name in (*OPERATIONS, "status", "fingerprint"):  # every chunk carries a checksum
+        codecs = group[name].metadata.to_dict()["codecs"]
+        assert codecs[-1]["name"] == "crc32c", (name, codecs)
 
 
 def test_float16_option_and_value_mask_keeps_the_input_dtype(tmp_path):
@@ -266,7 +274,7 @@ def test_rerun_with_other_options_is_refused_never_mixed(tmp_path):
     plan, _ = _plan_and_group(tmp_path, files)
     plan2, group = _plan_and_group(tmp_path, files, keys="log", overwrite=True)
     assert plan2.store_id != plan.store_id
-    assert sorted(group.array_keys()) == ["log", "status"]
+    assert sorted(group.array_keys()) == ["fingerprint", "log", "status"]
 
 
 def test_foreign_folders_are_never_touched(tmp_path):
@@ -552,7 +560,7 @@ def test_interrupted_store_creation_leaves_nothing_in_the_way(tmp_path, monkeypa
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(batch_store, "_empty_report", interrupted)
+    monkeypatch.setattr(batch_store, "empty_report", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _plan_and_group(tmp_path, files)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no half store, no temp
@@ -560,3 +568,244 @@ def test_interrupted_store_creation_leaves_nothing_in_the_way(tmp_path, monkeypa
     monkeypatch.undo()
     plan, group = _plan_and_group(tmp_path, files)
     assert (tmp_path / "out.zarr").is_dir() and group.attrs["napari_xray"]["n_frames"] == 3
+
+
+# --------------------------------------------------------------------------------------
+# reruns that trust nothing: changed inputs, damaged chunks, one run per store
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def thread_client():
+    """A Dask client on one in-process worker thread (no worker processes to start)."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                     dashboard_address=None) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+def run(thread_client, restore_cv2_threads, tmp_path):
+    """``run(files, **options)``: run_batch into tmp_path/out.zarr; returns (summary, log)."""
+    from napari_xray.batch.run import run_batch
+
+    def run_it(files, **options):
+        messages: list[str] = []
+        summary = run_batch(files, options.pop("out", tmp_path / "out.zarr"),
+                            client=thread_client, progress=False, log=messages.append,
+                            **options)
+        return summary, "\n".join(messages)
+
+    return run_it
+
+
+def _replace_with_other_content(path: Path, seed: int) -> None:
+    replacement = path.with_name("replacement.tmp.png")
+    Image.fromarray(make_phantom(1, SHAPE, seed=seed)[0]).save(replacement)
+    os.replace(replacement, path)  # same name, other content
+
+
+def test_an_input_replaced_under_the_same_name_is_computed_again(tmp_path, run, monkeypatch):
+    files = write_frames(tmp_path / "in", 4)
+    summary, _ = run(files)
+    assert summary.ok == 4
+    _replace_with_other_content(files[1], seed=99)
+
+    summary, log = run(files)
+    assert summary.already_done == 3 and summary.processed == 1
+    assert "1 input(s) changed since they were done (img_1.png)" in log
+    assert [e["file"] for e in summary.recomputed] == ["img_1.png"]
+    assert_store_matches_engine(tmp_path / "out.zarr", dict(enumerate(files)))
+    summary, _ = run(files)
+    assert summary.processed == 0  # the new fingerprint was recorded
+
+    # A run killed right after it noticed a change never leaves the old result
+    # marked done: the frame is "to do" until its new results are stored.
+    _replace_with_other_content(files[2], seed=98)
+    from napari_xray.batch import run as batch_run
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch_run, "_compute", killed)
+    with pytest.raises(KeyboardInterrupt, match="3 of 4 frames are done"):
+        run(files)
+    assert read_status(zarr.open_group(str(tmp_path / "out.zarr"), mode="r"))[2] == STATUS_TODO
+    monkeypatch.undo()
+    summary, _ = run(files)
+    assert summary.processed == 1
+    assert_store_matches_engine(tmp_path / "out.zarr", dict(enumerate(files)))
+
+
+def _flip_bytes(path: Path, where: int = 40) -> None:
+    data = bytearray(path.read_bytes())
+    for offset in range(where, where + 4):
+        data[offset % len(data)] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_chunk_is_an_error_naming_the_frame_and_verify_recomputes_it(tmp_path, run):
+    files = write_frames(tmp_path / "in", 6)
+    run(files)
+    path = tmp_path / "out.zarr"
+    _flip_bytes(path / "log" / "c" / "2" / "0" / "0")
+    chunk = path / "sobel" / "c" / "3" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:100])  # truncated
+    (path / "gradient" / "c" / "4" / "0" / "0").unlink()  # would read back as zeros
+
+    results = {r.key: r.data for r in store.open_store(path).results}
+    with pytest.raises(ValueError, match=r"log result of frame 2 \(img_2.png\) is damaged"
+                       r".*--verify"):
+        results["log"][2].compute()
+    with pytest.raises(store.XrayReadError, match=r"sobel result of frame 3 \(img_3.png\)"):
+        results["sobel"][3].compute()
+    np.testing.assert_array_equal(results["log"][1].compute(),
+                                  OPERATIONS["log"](reference_frame(files[1])))
+
+    summary, _ = run(files, verify=True)
+    assert summary.verified == 3 and summary.processed == 3
+    reasons = {entry["file"]: entry["reason"] for entry in summary.recomputed}
+    assert sorted(reasons) == ["img_2.png", "img_3.png", "img_4.png"]
+    assert "log chunk damaged" in reasons["img_2.png"]
+    assert "sobel chunk damaged" in reasons["img_3.png"]
+    assert "gradient chunk file missing" in reasons["img_4.png"]
+    assert "recomputed: img_2.png: log chunk damaged" in summary.format_problems()
+    assert_store_matches_engine(path, dict(enumerate(files)))
+    assert store.open_store(path).results[0].data.compute().shape == (6, *SHAPE)
+
+
+def test_verify_finds_an_input_changed_behind_an_unchanged_size_and_mtime(tmp_path, run):
+    from PIL import PngImagePlugin
+
+    files = write_frames(tmp_path / "in", 3)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("note", "a")
+    Image.open(files[1]).save(files[1], pnginfo=info)
+    run(files)
+    before = os.stat(files[1])
+    info = PngImagePlugin.PngInfo()
+    info.add_text("note", "b")  # same length: same size, other bytes
+    Image.open(files[1]).save(files[1], pnginfo=info)
+    os.utime(files[1], ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(files[1]).st_size == before.st_size
+
+    summary, _ = run(files)
+    assert summary.processed == 0  # size and mtime say nothing changed
+    summary, _ = run(files, verify=True)
+    assert [(e["file"], e["reason"]) for e in summary.recomputed] == [
+        ("img_1.png", "input img_1.png changed since it was done")]
+
+
+def test_a_damaged_status_chunk_is_computed_again_not_a_raw_error(tmp_path, run):
+    files = write_frames(tmp_path / "in", 4)
+    run(files, frames_per_task=2)
+    _flip_bytes(tmp_path / "out.zarr" / "status" / "c" / "1", where=0)
+    summary, log = run(files, frames_per_task=2)
+    assert "frames 2–3 are damaged" in log
+    assert summary.processed == 2 and summary.already_done == 2
+    assert_store_matches_engine(tmp_path / "out.zarr", dict(enumerate(files)))
+
+
+def test_a_store_without_checksums_is_read_and_a_rerun_asks_for_overwrite(tmp_path, run):
+    files = write_frames(tmp_path / "in", 3)
+    run(files, filters="log,canny")
+    path = tmp_path / "out.zarr"
+    group = zarr.open_group(str(path), mode="r+")
+    for key in ("log", "canny", "status"):  # rewrite each array as version 1 made it
+        data, attrs = group[key][:], dict(group[key].attrs)
+        old = group[key]
+        del group[key]
+        array = group.create_array(key, shape=old.shape, chunks=old.chunks, dtype=old.dtype,
+                                   fill_value=0, compressors=None)
+        array[:] = data
+        array.attrs.update(attrs)
+    del group["fingerprint"]
+    group.attrs["napari_xray"] = dict(group.attrs["napari_xray"], version=1)
+    assert "crc32c" not in (path / "log" / "zarr.json").read_text()
+
+    results = {r.key: r.data for r in store.open_store(path).results}
+    np.testing.assert_array_equal(results["log"][2].compute(),
+                                  OPERATIONS["log"](reference_frame(files[2])))
+    with pytest.raises(BatchError, match="older napari-xray.*--overwrite"):
+        run(files, filters="log,canny")
+    summary, _ = run(files, filters="log,canny", overwrite=True)
+    assert summary.ok == 3
+
+
+def test_a_second_run_on_a_store_is_refused_and_a_stale_lock_taken_over(tmp_path, run):
+    from napari_xray.batch.lock import StoreLock, lock_path
+
+    files = write_frames(tmp_path / "in", 2)
+    store_path = str(tmp_path / "out.zarr")
+    with StoreLock(store_path):  # another run, alive
+        with pytest.raises(BatchError, match=rf"another napari-xray batch is running on "
+                           rf".*PID {os.getpid()} on "):
+            run(files)
+        with pytest.raises(BatchError, match="another napari-xray batch is running"):
+            run(files, overwrite=True)
+    assert not (tmp_path / "out.zarr").exists()
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    import socket
+
+    Path(lock_path(store_path)).write_text(json.dumps(
+        {"pid": dead.pid, "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00"}))
+    summary, log = run(files)
+    assert summary.ok == 2
+    assert f"took over the lock of a run that did not finish (PID {dead.pid}" in log
+    assert "that process is gone" in log
+    assert not Path(lock_path(store_path)).exists()
+
+
+def test_a_thumbnail_sorted_first_fails_alone(tmp_path, run):
+    folder = tmp_path / "in"
+    files = write_frames(folder, 4)
+    thumbnail = folder / "a_thumbnail.png"
+    Image.fromarray(make_phantom(1, (48, 64))[0]).save(thumbnail)
+    summary, log = run([folder])
+    assert [f["file"] for f in summary.failures] == ["a_thumbnail.png"]
+    assert "wrong size" in summary.failures[0]["reason"]
+    assert summary.ok == 4
+    assert "a_thumbnail.png (48×64 uint8)" in log and "96×128" in log
+    group = zarr.open_group(str(tmp_path / "out.zarr"), mode="r")
+    assert group.attrs["napari_xray"]["frame_shape"] == list(SHAPE)
+    assert_store_matches_engine(tmp_path / "out.zarr",
+                                {i + 1: p for i, p in enumerate(files)}, failed=[0])
+    # --shape picks the size explicitly
+    summary, _ = run([folder], out=tmp_path / "thumbs.zarr", shape="48,64")
+    assert summary.ok == 1 and len(summary.failures) == 4
+
+
+def test_a_killed_overwrite_leaves_a_path_that_can_be_made_again(tmp_path, run, monkeypatch):
+    from napari_xray.batch import folders
+
+    files = write_frames(tmp_path / "in", 2)
+    run(files)
+    real_rmtree = folders.shutil.rmtree
+
+    def killed_while_deleting(path, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(folders.shutil, "rmtree", killed_while_deleting)
+    with pytest.raises(KeyboardInterrupt):
+        run(files, overwrite=True)
+    monkeypatch.setattr(folders.shutil, "rmtree", real_rmtree)
+    assert not (tmp_path / "out.zarr").exists()
+    assert [p.name for p in tmp_path.glob(".out.zarr.deleting-*")]
+
+    summary, log = run(files)  # neither stuck nor mixed: made again
+    assert summary.ok == 2 and "removed .out.zarr.deleting-" in log
+    assert not list(tmp_path.glob(".out.zarr.*"))
+
+    # what an in-place deletion killed half-way left (no zarr.json) is named, and removed
+    (tmp_path / "out.zarr" / "zarr.json").unlink()
+    with pytest.raises(BatchError, match="what is left of a napari-xray batch store"
+                                         ".*--overwrite"):
+        run(files)
+    summary, _ = run(files, overwrite=True)
+    assert summary.ok == 2

@@ -208,7 +208,8 @@ def test_killed_run_resumes_to_the_clean_result(tmp_path):
 
     result = cli("batch", *inputs, "--out", store, "--workers", "2", "--no-progress",
                  "--frames-per-task", "4")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr  # truncated.png failed (listed)
+    assert "failed: truncated.png: " in result.stderr
     assert "did not finish" in result.stderr
     counts = summary_of(result.stdout)
     assert counts["already"] == done_at_kill
@@ -269,8 +270,9 @@ def test_strict_stops_at_a_bad_file(tmp_path):
     # without --strict the same store is finished, the bad file skipped
     result = cli("batch", tmp_path / "in", bad["truncated"], "--out", store, "--workers", "2",
                  "--no-progress")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr
     assert summary_of(result.stdout)["failed"] == 1
+    assert "failed: truncated.png: " in result.stderr
     assert_store_matches_engine(store, dict(enumerate(files)), failed=[6])
 
 
@@ -290,13 +292,14 @@ def test_real_frames_plus_rgba_and_truncated(tmp_path, xray_paths):
     result = cli("batch", xray_paths[0].parent, rgba_path, truncated, "--out", store,
                  "--workers", "2", "--no-progress")
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr
+    assert "failed: 00000099_001.png: " in result.stderr
     assert summary_of(result.stdout) == {"processed": 11, "total": 11, "already": 0, "ok": 10,
                                          "failed": 1}
     group = assert_store_matches_engine(
         store, {i: p for i, p in enumerate([*xray_paths, rgba_path])}, failed=[10])
     for key in group.array_keys():
-        if key != "status":
+        if key not in ("status", "fingerprint"):
             assert group[key].shape == (11, 1024, 1024)
     assert int(np.count_nonzero(group["status"][:] == STATUS_DONE)) == 10
     report = group.attrs["report"]
@@ -306,3 +309,83 @@ def test_real_frames_plus_rgba_and_truncated(tmp_path, xray_paths):
     with Image.open(rgba_path) as im:
         gray = np.asarray(im.convert("L"))
     np.testing.assert_array_equal(group["mask"][9], OPERATIONS["mask"](gray))
+
+
+def test_failed_frames_exit_3_and_are_listed_and_a_thumbnail_sorted_first_fails_alone(
+    tmp_path,
+):
+    folder = tmp_path / "in"
+    files = write_frames(folder, 4)
+    Image.fromarray(np.zeros((24, 32), np.uint8)).save(folder / "a_thumbnail.png")
+    bad = write_bad_files(folder)
+    store = tmp_path / "out.zarr"
+    result = cli("batch", folder, "--out", store, "--workers", "1", "--no-progress",
+                 "--filters", "log")
+    assert result.returncode == 3, result.stderr
+    failed = sorted(line.split(":")[1].strip() for line in result.stderr.splitlines()
+                    if line.startswith("failed: "))
+    assert failed == ["a_thumbnail.png", "notes.png", "truncated.png", "wrong_size.png"]
+    assert "failed: a_thumbnail.png: wrong size" in result.stderr
+    assert "a_thumbnail.png (24×32 uint8)" in result.stderr  # named when the store is made
+    counts = summary_of(result.stdout)
+    assert counts["ok"] == 6 and counts["failed"] == 4  # 4 frames, RGBA and LA
+    names = zarr.open_group(str(store), mode="r")["status"].attrs["file_names"]
+    done = {names.index(p.name): p for p in [*files, bad["rgba"], bad["la"]]}
+    assert_store_matches_engine(store, done)
+
+    help_text = cli("batch", "--help").stdout
+    assert "Exit status: 0 every frame done; 3 " in " ".join(help_text.split())
+
+
+def test_a_second_run_on_a_busy_store_is_refused_and_a_killed_one_leaves_no_stuck_lock(
+    tmp_path,
+):
+    files = write_frames(tmp_path / "in", 12)
+    store = tmp_path / "out.zarr"
+    first = _start_slow_cli(tmp_path, [tmp_path / "in"], store, delay="0.3")
+    try:
+        _wait_for_done(store, 1, first)
+        for extra in ((), ("--overwrite",)):
+            second = cli("batch", tmp_path / "in", "--out", store, "--workers", "1",
+                         "--no-progress", *extra)
+            assert second.returncode == 2, second.stderr
+            assert f"another napari-xray batch is running on {store} (PID {first.pid} on " \
+                in second.stderr
+            assert "Traceback" not in second.stderr
+        assert first.poll() is None  # the refused runs changed nothing for the running one
+    finally:
+        kill_group(first)  # SIGKILL: the lock file stays, but not the lock
+        first.communicate(timeout=30)
+    assert Path(f"{store}.lock").exists()
+
+    result = cli("batch", tmp_path / "in", "--out", store, "--workers", "1", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert f"took over the lock of a run that did not finish (PID {first.pid}" in result.stderr
+    assert "that process is gone" in result.stderr
+    assert not Path(f"{store}.lock").exists()
+    assert_store_matches_engine(store, dict(enumerate(files)))
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.4, 0.8, 1.2, 2.0])
+def test_ctrl_c_at_any_moment_of_a_batch_is_one_line_and_130(tmp_path, delay):
+    from test_compare import _interrupt_after_ready
+
+    files = write_frames(tmp_path / "in", 6)
+    store = tmp_path / "out.zarr"
+    status, out, err = _interrupt_after_ready(
+        ["batch", str(tmp_path / "in"), "--out", str(store), "--workers", "1",
+         "--no-progress"], delay)
+    assert "Traceback" not in err, err
+    if "processed 6 of 6 frames" in out:
+        # It finished first; a SIGINT while the interpreter shuts down (after main
+        # returned) ends it by that signal, as Python does.
+        assert status in (0, -signal.SIGINT), f"status {status}: {err}"
+        return
+    assert status == 130, f"status {status}: {err}"
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("napari-xray: interrupted"), err
+    assert sum(line.startswith("napari-xray: interrupted") for line in lines) == 1, err
+    assert not Path(f"{store}.lock").exists()
+    result = cli("batch", tmp_path / "in", "--out", store, "--workers", "1", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert_store_matches_engine(store, dict(enumerate(files)))

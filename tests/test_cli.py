@@ -52,3 +52,40 @@ def test_errors_become_one_line_and_an_exit_status(monkeypatch, capsys, raised, 
     assert cli.main(["compare", "--out", "unused"]) == status
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_batch_with_failed_frames_exits_3_and_lists_them(monkeypatch, capsys):
+    from napari_xray.batch import run
+    from napari_xray.batch.report import BatchSummary
+
+    def finished_with_failures(*args, **kwargs):
+        return BatchSummary(store="s.zarr", n_frames=3, processed=3, ok=1, failures=[
+            {"index": 0, "file": "a.png", "reason": "a.png is truncated"},
+            {"index": 2, "file": "c.png", "reason": "wrong size: c.png is 8×8"},
+        ])
+
+    monkeypatch.setattr(run, "run_batch", finished_with_failures)
+    assert cli.main(["batch", "x.png", "--out", "s.zarr"]) == cli.EXIT_FAILED_FRAMES == 3
+    captured = capsys.readouterr()
+    assert "processed 3 of 3 frames" in captured.out and "1 ok, 2 failed" in captured.out
+    assert captured.err.splitlines() == ["failed: a.png: a.png is truncated",
+                                         "failed: c.png: wrong size: c.png is 8×8"]
+
+
+def test_an_interrupt_with_a_message_is_still_one_line(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt("2 of 5 frames are done; rerun the same command to finish it")
+
+    monkeypatch.setattr(cli, "batch_command", interrupted)
+    assert cli.main(["batch", "x.png", "--out", "s.zarr"]) == cli.EXIT_INTERRUPTED
+    assert capsys.readouterr().err == (
+        "napari-xray: interrupted: 2 of 5 frames are done; rerun the same command to finish it\n")
+
+
+def test_main_hands_back_the_interrupt_handler_it_replaced(monkeypatch):
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    monkeypatch.setattr(cli, "compare_command", lambda args: 0)
+    assert cli.main(["compare", "--out", "unused"]) == 0
+    assert signal.getsignal(signal.SIGINT) is before

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -16,6 +18,7 @@ from PIL import Image
 
 from napari_xray import compare
 from napari_xray.cli import main
+from napari_xray.samples import FRAME_NAMES
 
 TUTORIAL_FIGURES = {"min": 0, "max": 255, "mean": 172.52233219146729, "median": 195.0}
 
@@ -73,15 +76,58 @@ def test_run_comparison_matches_the_engine_and_shares_sobel():
     assert by_title["Sobel"][1] is by_title["Sobel (hot)"][1]
 
 
-def test_compare_falls_back_to_the_phantom_with_a_notice(tmp_path, monkeypatch, capsys):
-    empty_mirror = tmp_path / "no-frames-here"
-    empty_mirror.mkdir()
-    monkeypatch.setenv("NAPARI_XRAY_DATA_DIR", str(empty_mirror))
+def test_without_a_configured_source_the_phantom_comes_with_a_notice_quiet_or_not(
+    tmp_path, monkeypatch, capsys
+):
+    monkeypatch.delenv("NAPARI_XRAY_DATA_DIR", raising=False)
+    monkeypatch.setenv("NAPARI_XRAY_CACHE_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("NAPARI_XRAY_BASE_URL", "http://127.0.0.1:9/")  # nothing listens
     out = tmp_path / "out"
-    assert main(["compare", "--out", str(out)]) == 0
-    assert "phantom" in capsys.readouterr().err
+    assert main(["compare", "--out", str(out), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "synthetic chest phantom" in captured.err and "NAPARI_XRAY_DATA_DIR" in captured.err
+    assert captured.out == ""
     rows = json.loads((out / "statistics.json").read_text())
     assert rows[0]["frame"] == "phantom_000" and len(rows) == 10
+
+
+def _mirror_with(tmp_path: Path, xray_dir: Path, change) -> Path:
+    """A copy of the nine-frame mirror folder, then ``change(folder)`` applied to it."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in FRAME_NAMES:
+        shutil.copyfile(xray_dir / name, mirror / name)
+    change(mirror)
+    return mirror
+
+
+def _flip_one_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: (d / "00000011_004.png").unlink(), "00000011_004.png is missing"),
+        (lambda d: _flip_one_byte(d / "00000011_006.png"), "00000011_006.png does not match"),
+    ],
+    ids=["missing-frame", "corrupted-frame"],
+)
+@pytest.mark.parametrize("quiet", [[], ["--quiet"]], ids=["verbose", "quiet"])
+def test_a_configured_mirror_missing_or_corrupt_is_an_error_never_the_phantom(
+    tmp_path, monkeypatch, capsys, xray_dir, change, message, quiet
+):
+    mirror = _mirror_with(tmp_path, xray_dir, change)
+    monkeypatch.setenv("NAPARI_XRAY_DATA_DIR", str(mirror))
+    out = tmp_path / "out"
+    assert main(["compare", "--out", str(out), *quiet]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert "phantom" not in err
+    assert not out.exists() and _leftovers(tmp_path) == []
 
 
 def test_compare_on_given_files(tmp_path):
@@ -187,3 +233,231 @@ def _text_as_png(folder: Path) -> Path:
     path = folder / "notes.png"
     path.write_text("this is not an image\n")
     return path
+
+
+# --------------------------------------------------------------------------------------
+# the output folder is replaced as a whole
+# --------------------------------------------------------------------------------------
+
+SLOW_STEPS = Path(__file__).with_name("compare_with_slow_steps.py")
+
+
+def _write_inputs(folder: Path, seed: int, count: int = 2) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = np.random.default_rng(seed).integers(0, 256, (count, 40, 48), dtype=np.uint8)
+    paths = []
+    for index, frame in enumerate(frames):
+        path = folder / f"f{index}.png"
+        Image.fromarray(frame).save(path)
+        paths.append(path)
+    return paths
+
+
+def _output_set(folder: Path) -> dict[str, bytes]:
+    return {name: (folder / name).read_bytes() for name in compare.OUTPUT_FILES
+            if (folder / name).exists()}
+
+
+def _compare_cli(*args) -> subprocess.Popen:
+    """``python ARGS…`` in its own process group (a script and its arguments)."""
+    return subprocess.Popen(
+        [sys.executable, *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env={**os.environ, "MPLBACKEND": "Agg"},
+    )
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+@pytest.mark.slow
+def test_a_kill_at_any_step_leaves_the_complete_old_or_new_set(tmp_path):
+    old_inputs = _write_inputs(tmp_path / "old", seed=10)
+    new_inputs = _write_inputs(tmp_path / "new", seed=11, count=3)
+    out = tmp_path / "parent" / "out"
+    reference = tmp_path / "reference"
+    assert main(["compare", *map(str, new_inputs), "--out", str(reference), "--quiet"]) == 0
+    new_set = _output_set(reference)
+
+    def fresh_old_set() -> dict[str, bytes]:
+        shutil.rmtree(out, ignore_errors=True)
+        assert main(["compare", *map(str, old_inputs), "--out", str(out), "--quiet"]) == 0
+        (out / "keep-me.txt").write_text("user file\n")
+        return _output_set(out)
+
+    old_set = fresh_old_set()
+    assert old_set != new_set
+    command = [SLOW_STEPS, "0.4", "compare", *new_inputs, "--out", out, "--quiet"]
+    # A whole slow run shows how many steps touch the folder.
+    whole = _compare_cli(*command)
+    _, err = whole.communicate(timeout=120)
+    assert whole.returncode == 0, err
+    steps = [line for line in err.splitlines() if line.startswith("step ")]
+    assert steps, err
+    assert _output_set(out) == new_set
+
+    for kill_before in range(1, len(steps) + 1):
+        old_set = fresh_old_set()
+        process = _compare_cli(*command)
+        seen = 0
+        while seen < kill_before:
+            line = process.stderr.readline()
+            assert line, f"the run ended before step {kill_before}"
+            seen += line.startswith("step ")
+        os.killpg(process.pid, signal.SIGKILL)  # while step `kill_before` sleeps
+        process.communicate(timeout=60)
+        found = _output_set(out)
+        assert found in (old_set, new_set), (
+            f"killed before step {kill_before} ({steps[kill_before - 1]}): a mixed set "
+            f"{sorted(name for name in found if found[name] == new_set.get(name))} new, "
+            f"the rest old"
+        )
+        assert (out / "keep-me.txt").read_text() == "user file\n"
+
+    # The next run removes what the killed runs left beside the folder.
+    assert main(["compare", *map(str, new_inputs), "--out", str(out), "--quiet"]) == 0
+    assert _output_set(out) == new_set
+    assert _leftovers(out.parent) == []
+
+
+def test_stale_staging_folders_are_removed_and_live_ones_kept(tmp_path):
+    out = tmp_path / "out"
+    host = compare._HOST
+    dead = _dead_pid()
+    stale = [
+        tmp_path / f".out.compare-staging-{host}-{dead}-0123abcd",
+        tmp_path / f".out.compare-old-{host}-{dead}-89abcdef",
+        out / f".napari-xray-compare-staging-{host}-{dead}-00ff00ff",
+    ]
+    live = tmp_path / f".out.compare-staging-{host}-{os.getpid()}-aaaaaaaa"
+    elsewhere_old = tmp_path / f".out.compare-staging-otherhost-{os.getpid()}-bbbbbbbb"
+    elsewhere_new = tmp_path / f".out.compare-staging-otherhost-{dead}-cccccccc"
+    unrelated = [tmp_path / ".out.backup", tmp_path / f".other.compare-staging-{host}-{dead}-"
+                 "0123abcd", tmp_path / ".out.q1w2e3r4"]
+    for folder in [*stale, live, elsewhere_old, elsewhere_new, *unrelated]:
+        folder.mkdir(parents=True)
+        (folder / "statistics.json").write_text("{}")
+    two_hours_ago = time.time() - 2 * 3600
+    os.utime(elsewhere_old, (two_hours_ago, two_hours_ago))
+
+    frames = np.random.default_rng(5).integers(0, 256, (2, 32, 32), dtype=np.uint8)
+    compare.write_comparison(compare.ComparisonInput(frames, ["a", "b"], "test"), out)
+
+    for folder in [*stale, elsewhere_old]:
+        assert not folder.exists(), folder.name
+    for folder in [live, elsewhere_new, *unrelated]:
+        assert folder.exists(), folder.name
+    assert sorted(p.name for p in out.iterdir()) == sorted(compare.OUTPUT_FILES)
+
+
+def test_an_old_set_left_without_its_folder_is_put_back(tmp_path):
+    out = tmp_path / "out"
+    old = tmp_path / f".out.compare-old-{compare._HOST}-{_dead_pid()}-0123abcd"
+    old.mkdir()
+    (old / "statistics.json").write_text("old results\n")
+    assert compare.remove_stale_staging(out) == [old]
+    assert (out / "statistics.json").read_text() == "old results\n" and not old.exists()
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["atomic-exchange", "two-renames"])
+def test_other_files_in_the_folder_are_kept(tmp_path, monkeypatch, exchange):
+    if not exchange:
+        monkeypatch.setattr(compare, "_exchange", lambda a, b: False)
+    frames = np.random.default_rng(6).integers(0, 256, (2, 32, 32), dtype=np.uint8)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "statistics.json").write_text("old results\n")
+    (out / "notes.txt").write_text("mine\n")
+    (out / "sub").mkdir()
+    (out / "sub" / "deep.txt").write_text("also mine\n")
+    compare.write_comparison(compare.ComparisonInput(frames, ["a", "b"], "test"), out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*compare.OUTPUT_FILES, "notes.txt", "sub"])
+    assert (out / "notes.txt").read_text() == "mine\n"
+    assert (out / "sub" / "deep.txt").read_text() == "also mine\n"
+    assert json.loads((out / "statistics.json").read_text())[0]["frame"] == "a"
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_folder_that_cannot_be_swapped_gets_its_files_replaced(tmp_path, monkeypatch):
+    monkeypatch.setattr(compare, "_can_swap", lambda out_dir: False)  # e.g. a mount point
+    frames = np.random.default_rng(7).integers(0, 256, (2, 32, 32), dtype=np.uint8)
+    out = tmp_path / "out"
+    compare.write_comparison(compare.ComparisonInput(frames, ["a", "b"], "test"), out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(compare.OUTPUT_FILES)
+    assert _leftovers(tmp_path) == [] and _leftovers(out) == []
+
+
+# --------------------------------------------------------------------------------------
+# Ctrl-C
+# --------------------------------------------------------------------------------------
+
+# Reports when main() is about to run, so the test can interrupt it at known moments.
+_READY_THEN_MAIN = (
+    "import sys, napari_xray.cli as cli\n"
+    "sys.stderr.write('ready\\n'); sys.stderr.flush()\n"
+    "sys.exit(cli.main(sys.argv[1:]))\n"
+)
+
+
+def _interrupt_after_ready(command: list[str], delay: float) -> tuple[int, str, str]:
+    """Start ``main(command)`` in a child, send SIGINT ``delay`` s after it reports ready.
+
+    Returns the exit status, stdout and stderr (without the "ready" line).
+
+    A SIGINT that lands between the report and the call of ``main`` (a few
+    microseconds the test cannot control, more on a busy machine) is retried a
+    millisecond later: its traceback shows no napari-xray frame.
+    """
+    for attempt in range(10):
+        process = subprocess.Popen(
+            [sys.executable, "-c", _READY_THEN_MAIN, *command],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        assert process.stderr.readline() == "ready\n"
+        time.sleep(delay + 0.001 * attempt)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        out, err = process.communicate(timeout=120)
+        before_main = "Traceback" in err and "napari_xray" not in err
+        if not before_main:
+            return process.returncode, out, err
+    raise AssertionError(f"every SIGINT landed before main() started: {err}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.2, 0.6])
+def test_ctrl_c_early_exits_130_with_one_line(tmp_path, delay):
+    inputs = _write_inputs(tmp_path / "in", seed=12)
+    status, _, err = _interrupt_after_ready(
+        ["compare", *map(str, inputs), "--out", str(tmp_path / "out"), "--quiet"], delay)
+    assert status == 130, err
+    assert err == "napari-xray: interrupted\n", err
+    assert not (tmp_path / "out").exists()
+
+
+def test_ctrl_c_ignored_by_the_parent_stays_ignored(monkeypatch):
+    from napari_xray import cli
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        monkeypatch.setattr(cli, "compare_command",
+                            lambda args: signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+        assert main(["compare", "--out", "unused"]) == 1  # True: still ignored
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_the_current_folder_as_out_is_never_swapped_away(tmp_path, monkeypatch):
+    frames = np.random.default_rng(8).integers(0, 256, (2, 32, 32), dtype=np.uint8)
+    out = tmp_path / "here"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine\n")
+    monkeypatch.chdir(out)
+    inode = os.stat(out).st_ino
+    compare.write_comparison(compare.ComparisonInput(frames, ["a", "b"], "test"), ".")
+    assert os.stat(out).st_ino == inode  # the same folder, its files replaced
+    assert sorted(p.name for p in out.iterdir()) == sorted([*compare.OUTPUT_FILES, "notes.txt"])
+    assert _leftovers(tmp_path) == [] and _leftovers(out) == []

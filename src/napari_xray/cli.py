@@ -3,12 +3,14 @@
 Each subcommand has a function that adds its parser and one that runs it; the
 code they drive is imported only when a subcommand runs, so ``napari-xray
 --help`` loads neither the engine nor napari. Problems the user can fix end in a
-one-line message and exit status 2; Ctrl-C in exit status 130.
+one-line message and exit status 2; a batch with failed frames in exit status 3;
+Ctrl-C, at any moment of a run, in one line and exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
@@ -16,6 +18,7 @@ from napari_xray import __version__
 from napari_xray.errors import XrayError
 
 __all__ = [
+    "EXIT_FAILED_FRAMES",
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
     "add_batch_parser",
@@ -30,8 +33,13 @@ __all__ = [
 
 #: Exit status for a problem the user can fix (bad input, option or file).
 EXIT_USAGE = 2
+#: Exit status of ``batch`` when it finished but some frames failed (listed on stderr).
+EXIT_FAILED_FRAMES = 3
 #: Exit status after Ctrl-C.
 EXIT_INTERRUPTED = 130
+
+# Whether Ctrl-C was pressed during this main() and whether its line was printed.
+_INTERRUPT: dict = {"signalled": False, "reported": False}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,21 +70,101 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 on success)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _on_interrupt(signum, frame) -> None:
+    """SIGINT: the first raises KeyboardInterrupt; another one (during cleanup) exits now."""
+    if _INTERRUPT["signalled"]:
+        if not _INTERRUPT["reported"]:
+            sys.stderr.write("napari-xray: interrupted\n")
+            sys.stderr.flush()
+        import os
+
+        os._exit(EXIT_INTERRUPTED)
+    _INTERRUPT["signalled"] = True
+    raise KeyboardInterrupt
+
+
+def _interrupted(message: str) -> int:
+    """Report Ctrl-C in one line (once); returns the exit status."""
+    if not _INTERRUPT["reported"]:
+        _INTERRUPT["reported"] = True
+        print(message, file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+
+
+def _on_unraisable(unraisable) -> None:
+    """Python drops a KeyboardInterrupt raised inside a finalizer or weakref callback
+    (it prints "Exception ignored in …" and carries on): deliver that Ctrl-C again."""
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        import _thread
+
+        _INTERRUPT["signalled"] = False
+        _thread.interrupt_main()  # runs _on_interrupt again, outside the finalizer
+        return
+    _INTERRUPT["previous_hook"](unraisable)
+
+
+def _install_interrupt_handling():
+    """Route Ctrl-C through :func:`_on_interrupt`; returns the handler it replaced.
+
+    Called first thing in :func:`main`, before any heavy import, so a
+    KeyboardInterrupt that arrives anywhere inside ``main`` (parsing, imports,
+    computing, cleanup, even inside a finalizer) ends in one line and status 130,
+    and a second Ctrl-C during the cleanup of the first (closing a Dask cluster,
+    writing a report) ends the process at once instead of printing a traceback.
+    A process started with Ctrl-C ignored keeps ignoring it (returns None).
+    """
+    _INTERRUPT.update(signalled=False, reported=False)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        return None  # started with Ctrl-C ignored (nohup, a background job): keep it so
     try:
-        return int(args.run(args) or 0)
-    except KeyboardInterrupt:
-        print("napari-xray: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except (XrayError, ValueError, OSError) as error:
-        # XrayError: every problem napari-xray names itself; plain ValueError: the
-        # parameter checks of the engine and of compare; OSError: a file that cannot
-        # be read or written.
-        print(f"napari-xray {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        previous = signal.signal(signal.SIGINT, _on_interrupt)
+    except ValueError:  # not the main thread: leave the handler alone
+        return None
+    _INTERRUPT["previous_hook"] = sys.unraisablehook
+    sys.unraisablehook = _on_unraisable
+    return previous
+
+
+def _restore_interrupt_handling(previous) -> None:
+    """Hand back the handlers :func:`_install_interrupt_handling` replaced.
+
+    Not after a real Ctrl-C: the process is ending, and another Ctrl-C during the
+    interpreter's own cleanup (atexit handlers) must still exit at once.
+    """
+    if previous is None or _INTERRUPT["signalled"]:
+        return
+    signal.signal(signal.SIGINT, previous)
+    sys.unraisablehook = _INTERRUPT.pop("previous_hook", sys.__unraisablehook__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 on success).
+
+    Statuses: 0 done; 2 a problem the user can fix (one line on stderr); 3 a
+    ``batch`` that finished with failed frames (listed on stderr); 130 Ctrl-C (one
+    line, no traceback).
+    """
+    previous = command = None
+    try:
+        try:
+            previous = _install_interrupt_handling()
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            command = args.command
+            return int(args.run(args) or 0)
+        except KeyboardInterrupt as interrupt:
+            detail = f": {interrupt.args[0]}" if interrupt.args else ""
+            return _interrupted(f"napari-xray: interrupted{detail}")
+        except (XrayError, ValueError, OSError) as error:
+            # XrayError: every problem napari-xray names itself; plain ValueError: the
+            # parameter checks of the engine and of compare; OSError: a file that cannot
+            # be read or written.
+            print(f"napari-xray {command}: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    except KeyboardInterrupt:  # while an error above was being reported
+        return _interrupted("napari-xray: interrupted")
+    finally:
+        _restore_interrupt_handling(previous)
 
 
 # --------------------------------------------------------------------------- compare
@@ -119,8 +207,8 @@ def compare_command(args: argparse.Namespace) -> int:
     """``napari-xray compare``: write the comparison's outputs, list them; returns 0."""
     from napari_xray.compare import load_input, write_comparison
 
-    notice = (lambda message: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
-    comparison = load_input(args.inputs, notice=notice)
+    # The notice that the phantom replaces the real frames is never hidden (--quiet too).
+    comparison = load_input(args.inputs, notice=lambda m: print(m, file=sys.stderr, flush=True))
     written = write_comparison(
         comparison,
         args.out,
@@ -180,14 +268,20 @@ def view_command(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- batch
 
 
-def _batch_parameters_epilog() -> str:
-    """Every operation and its parameters with their defaults (imports the engine)."""
+def _batch_epilog() -> str:
+    """Every operation with its parameters' defaults (imports the engine); exit statuses."""
     from napari_xray.engine.operations import OPERATIONS
 
     return "Operations and their parameters (defaults): " + "; ".join(
         f"{op.key}: " + (", ".join(f"{p.name}={p.default}" for p in op.parameters) or "none")
         for op in OPERATIONS.values()
-    ) + "."
+    ) + (
+        f". Exit status: 0 every frame done; {EXIT_FAILED_FRAMES} the run finished but some "
+        "frames failed (each listed on stderr with its file and the reason; rerun to retry "
+        f"them); {EXIT_USAGE} an error the message names (bad input or option, another run "
+        f"holding the store's lock, --strict stopped at a bad file); {EXIT_INTERRUPTED} "
+        "interrupted (rerun the same command to resume)."
+    )
 
 
 def add_batch_parser(subparsers) -> argparse.ArgumentParser:
@@ -200,9 +294,11 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Filter every input frame with the selected operations on a Dask cluster and "
             "write one (N, H, W) array per operation into a Zarr v3 store that napari opens "
-            "lazily. Rerun the same command to resume an interrupted run."
+            "lazily. Rerun the same command to resume an interrupted or killed run; inputs "
+            "changed since their frame was done are computed again. One run per store at a "
+            "time (STORE.zarr.lock)."
         ),
-        epilog_factory=_batch_parameters_epilog,
+        epilog_factory=_batch_epilog,
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="PNG/DICOM files, folders or glob patterns (quote globs)")
@@ -223,8 +319,8 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
                         help="frames per Dask task and per chunk of the status array "
                         "(default: 1/32 of the frames, at most 64)")
     parser.add_argument("--shape", default=None, metavar="HxW",
-                        help="frame size (default: the first readable input's); other sizes "
-                        "are reported as failures")
+                        help="frame size, rows x columns (default: the most common size among "
+                        "the inputs' headers); inputs of other sizes are reported as failures")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler-address", default=None, metavar="tcp://HOST:PORT",
                        help="run on this existing Dask cluster (default: DASK_SCHEDULER_ADDRESS,"
@@ -237,16 +333,21 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
                         help="stop with an error at the first bad file instead of skipping it")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete an existing napari-xray store at --out and start again")
+    parser.add_argument("--verify", action="store_true",
+                        help="read back every done frame (chunk checksums) and its input "
+                        "(content hash) and compute again what is damaged or changed")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(run=batch_command)
     return parser
 
 
 def batch_command(args: argparse.Namespace) -> int:
-    """``napari-xray batch``: run the batch and print its summary; returns 0.
+    """``napari-xray batch``: run the batch, print its summary and problems.
 
-    User errors raise :class:`~napari_xray.errors.BatchError` and Ctrl-C
-    ``KeyboardInterrupt``; :func:`main` turns them into exit status 2 and 130.
+    Returns 0 when every frame is done, :data:`EXIT_FAILED_FRAMES` when some
+    failed (they are listed on stderr). User errors raise
+    :class:`~napari_xray.errors.BatchError` and Ctrl-C ``KeyboardInterrupt``;
+    :func:`main` turns them into exit status 2 and 130.
     """
     from napari_xray.batch.run import run_batch
 
@@ -265,10 +366,14 @@ def batch_command(args: argparse.Namespace) -> int:
         workers=args.workers,
         strict=args.strict,
         overwrite=args.overwrite,
+        verify=args.verify,
         progress=not args.no_progress,
     )
     print(summary.format(), flush=True)
-    return 0
+    problems = summary.format_problems()
+    if problems:
+        print(problems, file=sys.stderr, flush=True)
+    return EXIT_FAILED_FRAMES if summary.failures else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

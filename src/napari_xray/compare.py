@@ -2,8 +2,9 @@
 
 ``napari-xray compare [INPUT …] --out DIR`` reads the input (the ChestX-ray8
 series by default; the synthetic phantom, with a notice, when the real frames
-cannot be had), runs every panel of :data:`napari_xray.engine.operations.COMPARISON`
-on the whole stack and writes into DIR:
+cannot be downloaded and no ``NAPARI_XRAY_DATA_DIR`` is set), runs every panel
+of :data:`napari_xray.engine.operations.COMPARISON` on the whole stack and
+writes into DIR:
 
 * ``comparison.png`` – the tutorial's side-by-side figure of one frame;
 * ``stack.gif`` – an animated GIF of the stack (frames scaled to uint8 with the
@@ -12,25 +13,35 @@ on the whole stack and writes into DIR:
 * ``statistics.csv`` and ``statistics.json`` – dtype, min, max, mean, median and
   std of every frame and of the whole stack.
 
-Everything is written into a hidden temporary folder beside DIR first and moved
-into DIR (one atomic rename per file) only when all outputs exist, so a failed
-computation or write never leaves half a result.
+DIR is replaced as a whole: everything is written into a hidden staging folder
+beside it (``.DIR.compare-staging-<host>-<pid>-<id>``, other files of DIR
+hard-linked in), which then takes DIR's place in one atomic exchange (Linux
+``renameat2``, macOS ``renamex_np``; elsewhere two renames, undone by the next
+run if killed between). A failure or a kill at any instant leaves DIR with the
+complete old set or the complete new set; staging folders of killed runs are
+removed by the next run. A DIR that cannot be swapped (a mount point, the
+working folder, a read-only parent) gets its five files replaced one by one.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
+import re
 import shutil
+import socket
 import sys
-import tempfile
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from napari_xray.batch.lock import process_alive
 from napari_xray.engine.operations import (
     COMPARISON,
     HISTOGRAM_THRESHOLD,
@@ -42,7 +53,9 @@ from napari_xray.io.gif import save_gif
 
 __all__ = [
     "OUTPUT_FILES",
+    "STALE_STAGING_MINUTES",
     "load_input",
+    "remove_stale_staging",
     "run_comparison",
     "write_comparison",
 ]
@@ -55,6 +68,8 @@ OUTPUT_FILES = (
     "statistics.csv",
     "statistics.json",
 )
+#: A staging folder whose run is gone from this host, or older than this, is removed.
+STALE_STAGING_MINUTES = 60
 
 
 @dataclass
@@ -73,9 +88,10 @@ def load_input(inputs: Sequence[str] | None = None, notice: Callable[[str], None
     ----------
     inputs : sequence of str, optional
         Files or folders for :func:`napari_xray.io.read_xray_with_metadata`.
-        Empty or None: the nine-frame ChestX-ray8 series; if those frames cannot
-        be had (offline, no mirror), the synthetic phantom, announced through
-        ``notice``.
+        Empty or None: the nine-frame ChestX-ray8 series, from
+        ``NAPARI_XRAY_DATA_DIR`` when it is set, else downloaded; only when no
+        such folder is set and the download fails, the synthetic phantom,
+        announced through ``notice``.
 
     Returns
     -------
@@ -86,6 +102,10 @@ def load_input(inputs: Sequence[str] | None = None, notice: Callable[[str], None
     ------
     napari_xray.errors.XrayReadError
         When a given input cannot be read.
+    napari_xray.errors.SampleDataError
+        ``NAPARI_XRAY_DATA_DIR`` is set and lacks a frame or holds one whose hash
+        differs (the message names the file): a configured source is never
+        silently replaced by the phantom.
     """
     if inputs:
         from napari_xray.io.read import read_xray_with_metadata
@@ -98,15 +118,19 @@ def load_input(inputs: Sequence[str] | None = None, notice: Callable[[str], None
             names = [f"frame {i}" for i in range(stack.shape[0])]
         return ComparisonInput(stack, names, ", ".join(str(p) for p in paths))
 
-    from napari_xray.samples import FRAME_NAMES, SampleDataError, load_sample
+    from napari_xray.samples import ENV_DATA_DIR, FRAME_NAMES, SampleDataError, load_sample
 
+    source = "ChestX-ray8 series (00000011)"
+    if os.environ.get(ENV_DATA_DIR, "").strip():
+        return ComparisonInput(load_sample("series"), list(FRAME_NAMES), source)
     try:
         stack = load_sample("series")
-        return ComparisonInput(stack, list(FRAME_NAMES), "ChestX-ray8 series (00000011)")
+        return ComparisonInput(stack, list(FRAME_NAMES), source)
     except SampleDataError as error:
         notice(
             "napari-xray: the ChestX-ray8 frames are not available "
-            f"({error}); using the synthetic chest phantom instead."
+            f"({error}); using the synthetic chest phantom instead (set {ENV_DATA_DIR} "
+            "to a folder holding the frames to use them)."
         )
         stack = load_sample("phantom")
         names = [f"phantom_{i:03d}" for i in range(stack.shape[0])]
@@ -217,11 +241,13 @@ def write_comparison(
     gif_duration: float = 0.5,
     show_progress: bool | None = None,
 ) -> list[Path]:
-    """Run the comparison on ``comparison.stack`` and write every output into ``out_dir``.
+    """Run the comparison on ``comparison.stack`` and replace ``out_dir`` with its outputs.
 
-    All files are written to a temporary folder beside ``out_dir`` and moved in
-    only when every one of them exists (one atomic rename each); an error while
-    computing or writing changes nothing in ``out_dir``.
+    Everything is written to a staging folder that then takes ``out_dir``'s place
+    in one atomic step (see the module docstring); other files in ``out_dir``
+    are kept. An error, Ctrl-C or a kill while computing or writing leaves
+    ``out_dir`` as it was. Staging folders of killed runs are removed first
+    (:func:`remove_stale_staging`).
 
     Parameters
     ----------
@@ -242,7 +268,7 @@ def write_comparison(
     ValueError
         For a bad frame index or duration, or input the filters reject.
     OSError
-        When ``out_dir`` cannot be created or written.
+        When ``out_dir`` or its parent folder cannot be written.
     """
     stack = comparison.stack
     count = stack.shape[0]
@@ -254,10 +280,13 @@ def write_comparison(
     if not gif_duration > 0:
         raise ValueError(f"--gif-duration must be a positive number of seconds, got {gif_duration}")
 
-    out_dir = Path(out_dir)
+    out_dir = Path(os.path.abspath(out_dir))
+    if out_dir.is_symlink():
+        out_dir = out_dir.resolve()
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir} exists and is not a folder; pass a folder path")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out_dir)
 
     steps = len(COMPARISON) + len(OUTPUT_FILES)
     if show_progress is None:
@@ -265,7 +294,9 @@ def write_comparison(
     from tqdm import tqdm
 
     with tqdm(total=steps, desc="compare", unit="step", disable=not show_progress) as bar:
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+        swap = _can_swap(out_dir)
+        staging = _staging_name(out_dir, "staging") if swap else out_dir / _inner_staging_name()
+        staging.mkdir(parents=True)
         try:
             results = run_comparison(stack, progress=lambda panel: bar.update(1))
             title = f"{comparison.source} — frame {comparison.frame_names[frame_index]}"
@@ -287,12 +318,167 @@ def write_comparison(
                 staging / "statistics.json",
             )
             bar.update(2)
-            out_dir.mkdir(exist_ok=True)
-            written = []
-            for name in OUTPUT_FILES:
-                target = out_dir / name
-                os.replace(staging / name, target)
-                written.append(target)
-            return written
+            if swap:
+                _replace_folder(out_dir, staging)
+            else:
+                for name in OUTPUT_FILES:  # a mount point or the working folder: file by file
+                    os.replace(staging / name, out_dir / name)
+            return [out_dir / name for name in OUTPUT_FILES]
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the output folder
+
+_HOST = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
+
+
+def _staging_name(out_dir: Path, kind: str) -> Path:
+    """``.DIR.compare-<kind>-<host>-<pid>-<id>`` beside ``out_dir``."""
+    return out_dir.with_name(
+        f".{out_dir.name}.compare-{kind}-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    )
+
+
+def _inner_staging_name() -> str:
+    return f".napari-xray-compare-staging-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _can_swap(out_dir: Path) -> bool:
+    """Can ``out_dir`` be replaced by a folder beside it?
+
+    Not when its parent is not writable, it is a mount point, or it holds the
+    current working directory (the old folder is deleted).
+    """
+    parent = out_dir.parent
+    if out_dir == parent or not os.access(parent, os.W_OK | os.X_OK):
+        return False
+    if os.path.commonpath([os.getcwd(), str(out_dir)]) == str(out_dir):
+        return False
+    return not out_dir.exists() or os.stat(out_dir).st_dev == os.stat(parent).st_dev
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap the paths ``a`` and ``b`` in one atomic step; False where the system cannot."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return False
+    if hasattr(libc, "renameat2"):  # Linux (glibc >= 2.28); RENAME_EXCHANGE = 2
+        result = libc.renameat2(-100, os.fsencode(a), -100, os.fsencode(b), 2)
+    elif hasattr(libc, "renamex_np"):  # macOS; RENAME_SWAP = 2
+        result = libc.renamex_np(os.fsencode(a), os.fsencode(b), 2)
+    else:
+        return False
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(source, target, follow_symlinks=False)
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    """Put every entry of ``old`` that is not one of our outputs into ``new`` (hard links)."""
+    with os.scandir(old) as entries:
+        for entry in entries:
+            if (entry.name in OUTPUT_FILES or _INNER_PATTERN.match(entry.name)
+                    or os.path.lexists(new / entry.name)):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.copytree(entry.path, new / entry.name, symlinks=True,
+                                copy_function=_link_or_copy)
+            else:
+                _link_or_copy(entry.path, str(new / entry.name))
+
+
+def _replace_folder(out_dir: Path, staging: Path) -> None:
+    """Make the complete ``staging`` folder ``out_dir``; the old one is deleted."""
+    if not out_dir.exists():
+        os.rename(staging, out_dir)  # atomic; also replaces an empty folder made meanwhile
+        return
+    _carry_over(out_dir, staging)
+    if _exchange(staging, out_dir):
+        old = staging  # the exchange left the old set at the staging path
+    else:
+        old = _staging_name(out_dir, "old")
+        os.rename(out_dir, old)  # a kill here leaves no DIR: the next run renames old back
+        os.rename(staging, out_dir)
+    # Entries created in the old folder after the links were made move over too.
+    with os.scandir(old) as entries:
+        late = [e.name for e in entries
+                if e.name not in OUTPUT_FILES and not os.path.lexists(out_dir / e.name)]
+    for name in late:
+        os.rename(old / name, out_dir / name)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _staging_pattern(name: str) -> re.Pattern:
+    return re.compile(
+        rf"^\.{re.escape(name)}\.compare-(?P<kind>staging|old)-(?P<host>.+)-(?P<pid>\d+)"
+        r"-[0-9a-f]{8}$"
+    )
+
+
+_INNER_PATTERN = re.compile(
+    r"^\.napari-xray-compare-staging-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}$"
+)
+
+
+def _is_stale(path: Path, host: str, pid: int, now: float) -> bool:
+    if host == _HOST and not process_alive(pid):
+        return True
+    try:
+        age = now - path.lstat().st_mtime
+    except OSError:
+        return False
+    return age > STALE_STAGING_MINUTES * 60
+
+
+def remove_stale_staging(out_dir: str | os.PathLike) -> list[Path]:
+    """Remove the staging folders that killed ``compare`` runs left for ``out_dir``.
+
+    Only folders named as ``compare`` names them (``.DIR.compare-staging-…`` and
+    ``.DIR.compare-old-…`` beside DIR, ``.napari-xray-compare-staging-…`` inside
+    it) whose run is gone from this host, or that are older than
+    :data:`STALE_STAGING_MINUTES`, are touched. An old set left without DIR (a
+    kill between the two renames where no atomic exchange exists) is renamed
+    back to DIR instead.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders removed or restored.
+    """
+    out_dir = Path(out_dir)
+    now = time.time()
+    handled = []
+    candidates = []
+    for folder, pattern in ((out_dir.parent, _staging_pattern(out_dir.name)),
+                            (out_dir, _INNER_PATTERN)):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            match = pattern.match(entry.name)
+            if match and entry.is_dir(follow_symlinks=False):
+                candidates.append((Path(entry.path), match))
+    for path, match in candidates:
+        if not _is_stale(path, match["host"], int(match["pid"]), now):
+            continue
+        if match.groupdict().get("kind") == "old" and not out_dir.exists():
+            os.rename(path, out_dir)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        handled.append(path)
+    return handled

@@ -23,7 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "COMPRESSIONS",
     "FLOAT_DTYPES",
+    "HEADER_SAMPLE",
+    "CommonFrame",
     "FilterSpec",
+    "common_frame",
     "discover_inputs",
     "parse_filters",
     "parse_params",
@@ -35,6 +38,8 @@ __all__ = [
 COMPRESSIONS = ("none", "lz4", "zstd")
 #: ``--dtype`` choices: dtype of the floating-point result arrays.
 FLOAT_DTYPES = ("float32", "float16")
+#: How many input headers :func:`common_frame` reads at most (evenly spaced).
+HEADER_SAMPLE = 4096
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -221,7 +226,9 @@ def parse_params(
 
 
 def parse_shape(text: str | Sequence[int] | None) -> tuple[int, int] | None:
-    """``"1024x1024"`` (rows×columns) or a pair → ``(1024, 1024)``; ``None`` stays ``None``.
+    """``"1024x1024"`` or ``"1024,1024"`` (rows, columns) or a pair → ``(1024, 1024)``.
+
+    ``None`` stays ``None``.
 
     Raises
     ------
@@ -230,20 +237,96 @@ def parse_shape(text: str | Sequence[int] | None) -> tuple[int, int] | None:
     """
     if text is None:
         return None
-    parts = text.lower().replace("×", "x").split("x") if isinstance(text, str) else list(text)
+    if isinstance(text, str):
+        parts = text.lower().replace("×", "x").replace(",", "x").split("x")
+    else:
+        parts = list(text)
     try:
         shape = tuple(int(p) for p in parts)
     except (TypeError, ValueError):
         shape = ()
     if len(shape) != 2 or min(shape) < 1:
-        raise BatchError(f"--shape must be ROWSxCOLUMNS such as 1024x1024, got {text!r}")
+        raise BatchError(
+            f"--shape must be ROWSxCOLUMNS (or ROWS,COLUMNS) such as 1024x1024, got {text!r}"
+        )
     return shape  # type: ignore[return-value]
 
 
-def probe_frame(
+@dataclass(frozen=True)
+class CommonFrame:
+    """The frame size and pixel type most inputs have, and the inputs that differ."""
+
+    shape: tuple[int, int]
+    dtype: str
+    count: int  # inputs of that size and type, among those probed
+    probed: int  # headers read (all inputs, or an evenly spaced sample)
+    odd: list[tuple[str, str]]  # (file name, what it is) of probed inputs that differ
+
+
+def common_frame(
     paths: Sequence[Path], shape: tuple[int, int] | None = None
+) -> CommonFrame | None:
+    """The most common (frame size, pixel type) among the inputs' headers.
+
+    Only headers are read (nothing is decoded): every input's when there are at
+    most :data:`HEADER_SAMPLE`, otherwise that many evenly spaced ones. With
+    ``shape`` given, only inputs of that size count. A tie goes to the pair met
+    first in input order. Unreadable files and multi-frame DICOM files are left
+    out (the batch reports them as failures).
+
+    Returns
+    -------
+    CommonFrame or None
+        ``None`` when no header could be read.
+    """
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(paths) > HEADER_SAMPLE:
+        step = len(paths) / HEADER_SAMPLE
+        sample = [paths[int(i * step)] for i in range(HEADER_SAMPLE)]
+    else:
+        sample = list(paths)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        headers = list(pool.map(_frame_header, sample))
+    found = [(p, h) for p, h in zip(sample, headers, strict=True) if h is not None]
+    counts = Counter(h for _, h in found if shape is None or h[0] == tuple(shape))
+    if not counts:
+        return None
+    best = max(counts.values())
+    common = next(h for _, h in found if counts.get(h) == best)
+    odd = [
+        (p.name, f"{h[0][0]}×{h[0][1]} {h[1]}" if len(h[0]) == 2 else f"{h[0][0]} frames")
+        for p, h in found
+        if h != common
+    ]
+    return CommonFrame(common[0], common[1], best, len(sample), odd)
+
+
+def _frame_header(path: Path) -> tuple[tuple[int, ...], str] | None:
+    """``(shape, dtype name)`` of the decoded frame from the file's header, or None."""
+    from napari_xray.io.dicom import probe_dicom
+    from napari_xray.io.paths import file_kind
+    from napari_xray.io.png import probe_png
+
+    try:
+        kind = file_kind(path)
+        if kind == "png":
+            header = probe_png(path)
+        elif kind == "dicom":
+            header = probe_dicom(path)
+        else:
+            return None
+    except (XrayReadError, OSError, ValueError, TypeError, MemoryError):
+        return None
+    shape = tuple(int(n) for n in header.shape)
+    return shape, header.dtype.name
+
+
+def probe_frame(
+    paths: Sequence[Path], shape: tuple[int, int] | None = None, dtype: str | None = None
 ) -> tuple[int, np.ndarray]:
-    """The first frame that reads as a single 2-D image (of ``shape``, if given).
+    """The first input that reads as a single 2-D image (of ``shape`` and ``dtype``, if given).
 
     Returns
     -------
@@ -264,9 +347,13 @@ def probe_frame(
         except (XrayReadError, OSError, ValueError) as exc:
             first_error = first_error or str(exc)
             continue
-        if frame.ndim == 2 and (shape is None or tuple(frame.shape) == tuple(shape)):
+        if (
+            frame.ndim == 2
+            and (shape is None or tuple(frame.shape) == tuple(shape))
+            and (dtype is None or frame.dtype.name == dtype)
+        ):
             return index, frame
-        first_error = first_error or f"{path.name} has shape {frame.shape}"
+        first_error = first_error or f"{path.name} has shape {frame.shape} ({frame.dtype})"
     wanted = f" of size {shape[0]}×{shape[1]}" if shape else ""
     raise BatchError(
         f"none of the {len(paths)} inputs is a readable single frame{wanted} "

@@ -1,7 +1,8 @@
-"""Run a batch: connect to (or start) a Dask cluster, compute the graph, write the report.
+"""Run a batch: lock the store, connect to (or start) a Dask cluster, compute, report.
 
 :func:`run_batch` is what ``napari-xray batch`` calls; :func:`dask_client` gives
-the cluster it runs on and :class:`BatchSummary` what it reports.
+the cluster it runs on and :class:`~napari_xray.batch.report.BatchSummary` what
+it reports.
 """
 
 from __future__ import annotations
@@ -10,81 +11,38 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from napari_xray.batch.folders import remove_leftovers, remove_partial_files
 from napari_xray.batch.inputs import discover_inputs, parse_filters, parse_params, parse_shape
+from napari_xray.batch.integrity import FINGERPRINT_ARRAY, changed_inputs, read_blocks
+from napari_xray.batch.lock import StoreLock
+from napari_xray.batch.report import BatchSummary, run_record, timestamp, write_report
 from napari_xray.batch.store import (
+    BatchPlan,
     is_local_store,
     open_or_create_store,
-    read_status,
-    remove_partial_files,
-    timestamp,
+    read_status_blocks,
+    store_location,
     todo_frames,
-    write_report,
 )
 from napari_xray.batch.worker import WORKER_ENVIRONMENT, build_graph, check_workers
 from napari_xray.errors import BatchError
-from napari_xray.io.store import STATUS_DONE
+from napari_xray.io.store import STATUS_ARRAY, STATUS_DONE, STATUS_TODO
 
 __all__ = ["BatchSummary", "dask_client", "run_batch"]
 
 # How long to wait for a worker to join an existing cluster.
 WORKER_WAIT_SECONDS = 60.0
 _LAST_STATE = {
-    "running": "it was killed, or is still running elsewhere",
+    "running": "it was killed",
     "interrupted": "it was interrupted",
     "stopped": "it stopped on an error",
 }
-
-
-@dataclass
-class BatchSummary:
-    """The outcome of one run (also what the CLI prints at the end)."""
-
-    store: str
-    n_frames: int
-    already_done: int = 0
-    processed: int = 0
-    ok: int = 0
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    seconds: float = 0.0
-    startup_seconds: float = 0.0
-    workers: int = 0
-    threads: int = 0
-    scheduler: str = ""
-    read_seconds: float = 0.0
-    filter_seconds: float = 0.0
-    write_seconds: float = 0.0
-    interrupted: bool = False
-
-    @property
-    def images_per_second(self) -> float:
-        """Frames processed per second of wall time (cluster start-up excluded)."""
-        return self.processed / self.seconds if self.seconds > 0 else 0.0
-
-    def format(self) -> str:
-        """The summary line(s) printed at the end of a run."""
-        lines = [
-            f"napari-xray batch: processed {self.processed} of {self.n_frames} frames "
-            f"({self.already_done} already done): {self.ok} ok, {len(self.failures)} failed, "
-            f"in {self.seconds:.2f} s ({self.images_per_second:.2f} images/s on "
-            f"{self.workers} worker(s), {self.threads} thread(s); cluster start "
-            f"{self.startup_seconds:.1f} s) -> {self.store}"
-        ]
-        if self.processed:
-            per = 1e3 / self.processed
-            lines.append(
-                f"  per frame in the workers: read {self.read_seconds * per:.1f} ms, filters "
-                f"{self.filter_seconds * per:.1f} ms, write {self.write_seconds * per:.1f} ms"
-            )
-        for failure in self.failures[:20]:
-            lines.append(f"  failed: {failure['file']}: {failure['reason']}")
-        if len(self.failures) > 20:
-            lines.append(f"  … and {len(self.failures) - 20} more (see the store's report)")
-        return "\n".join(lines)
 
 
 @contextmanager
@@ -147,22 +105,65 @@ def dask_client(
     if n_workers < 1:
         raise BatchError(f"--workers must be at least 1, got {workers}")
     log(f"starting a local Dask cluster: {n_workers} worker process(es), 1 thread each")
-    with (
-        dask.config.set(WORKER_ENVIRONMENT),
-        LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            # the scheduler's small HTTP endpoint: any free port on 127.0.0.1, never :8787
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            # task errors reach the client as exceptions; worker shutdown chatter is noise
-            silence_logs=logging.CRITICAL,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    # multiprocessing's resource tracker unblocks SIGINT in the thread that first
+    # starts it; started here, it leaves the cluster's threads as they are made.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
+    opened = ExitStack()
+    try:
+        # Starting and closing a cluster cannot be interrupted half-way (that leaves
+        # worker processes printing tracebacks and a cluster that fails to close at
+        # exit): Ctrl-C waits until the cluster is up, or closed.
+        with _interrupts_deferred(), dask.config.set(WORKER_ENVIRONMENT):
+            cluster = LocalCluster(
+                n_workers=n_workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                # the scheduler's small HTTP endpoint: any free port on 127.0.0.1, never :8787
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                # task errors reach the client as exceptions; worker shutdown chatter is noise
+                silence_logs=logging.CRITICAL,
+            )
+            opened.callback(cluster.close)
+            client = Client(cluster, set_as_default=False)
+            opened.callback(client.close)
         yield client, "local"
+    finally:
+        with _interrupts_deferred():
+            opened.close()
+
+
+@contextmanager
+def _interrupts_deferred():
+    """Hold Ctrl-C back until the block ends, then act on it as the handler in place would.
+
+    SIGINT is also blocked in this thread, so the threads and worker processes
+    started inside the block never receive it (they inherit the blocked mask): a
+    terminal's Ctrl-C reaches only this process, which stops them cleanly.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    blocking = hasattr(signal, "pthread_sigmask")
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if blocking else None
+    try:
+        yield
+    finally:
+        if blocking:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # runs a held handler now
+        signal.signal(signal.SIGINT, previous)
+    if pending and previous is not signal.SIG_IGN:
+        if callable(previous):
+            previous(signal.SIGINT, None)
+        raise KeyboardInterrupt
 
 
 def run_batch(
@@ -182,6 +183,7 @@ def run_batch(
     client=None,
     strict: bool = False,
     overwrite: bool = False,
+    verify: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> BatchSummary:
@@ -208,7 +210,8 @@ def run_batch(
         per Dask task and per chunk of the status array (default ``N / 32``, at
         most 64). Both are fixed when the store is created.
     shape
-        ``"HxW"``: the frame size (default: that of the first readable input).
+        ``"HxW"``: the frame size (default: the most common one among the inputs'
+        headers; inputs of other sizes are reported as failures).
     scheduler_address, scheduler_file, workers, client
         Where to run: an existing client, a scheduler, or a LocalCluster of
         ``workers`` processes (default: one per core). ``DASK_SCHEDULER_ADDRESS``
@@ -218,6 +221,11 @@ def run_batch(
         already done stay done) and raise :class:`~napari_xray.errors.BatchError`.
     overwrite
         Delete an existing napari-xray store at ``out`` first.
+    verify
+        Read back every done frame's chunks (checksums) and compare its input with
+        the recorded fingerprint (size and content hash); recompute what is damaged
+        or changed. Without it, only inputs whose size or mtime changed are
+        recomputed.
     progress
         Show a progress bar (tqdm, on stderr).
     log
@@ -230,11 +238,13 @@ def run_batch(
     Raises
     ------
     BatchError
-        User errors (inputs, options, incompatible store, no workers, a bad file
-        under ``strict``, a task that failed on the cluster).
+        User errors (inputs, options, incompatible store, another run holding the
+        store's lock, no workers, a bad file under ``strict``, a task that failed
+        on the cluster).
     KeyboardInterrupt
-        On Ctrl-C, after cancelling the work and writing the report; the store
-        stays consistent and a rerun finishes it.
+        On Ctrl-C, after cancelling the work and writing the report; its message
+        says how many frames are done. The store stays consistent and a rerun
+        finishes it.
     """
     if log is None:
         def log(message: str) -> None:
@@ -243,21 +253,45 @@ def run_batch(
     files = discover_inputs(inputs)
     keys = parse_filters(filters)
     resolved = parse_params(params, keys)
-    plan, group = open_or_create_store(
-        out,
-        files,
-        keys,
-        resolved,
-        float_dtype=float_dtype,
-        compression=compression,
-        chunk_frames=chunk_frames,
-        frames_per_task=frames_per_task,
-        shape=parse_shape(shape),
-        overwrite=overwrite,
-        log=log,
-    )
-    report = dict(group.attrs).get("report") or {}
-    last = report.get("last_run") or {}
+    store = store_location(out)
+    local = is_local_store(store)
+    with StoreLock(store, log) if local else nullcontext():
+        if local:
+            for name in remove_leftovers(store):
+                log(f"removed {name}, left beside the store by a run that was killed")
+        plan, group = open_or_create_store(
+            out,
+            files,
+            keys,
+            resolved,
+            float_dtype=float_dtype,
+            compression=compression,
+            chunk_frames=chunk_frames,
+            frames_per_task=frames_per_task,
+            shape=parse_shape(shape),
+            overwrite=overwrite,
+            log=log,
+        )
+        summary = BatchSummary(store=os.fspath(out), n_frames=plan.n_frames)
+        todo = _frames_to_do(plan, group, files, summary, verify, log)
+        if todo.size == 0:
+            log(f"{out}: all {plan.n_frames} frames are already done")
+            return summary
+        _run(plan, group, files, todo, summary, verify=verify, client=client,
+             where=(scheduler_address, scheduler_file, workers), strict=strict,
+             progress=progress, log=log)
+    return summary
+
+
+def _frames_to_do(plan: BatchPlan, group, files: Sequence[Path], summary: BatchSummary,
+                  verify: bool, log: Callable[[str], None]) -> np.ndarray:
+    """The frames this run computes: not done, input changed, damaged status (or all).
+
+    Done frames whose input changed size or mtime, or whose status or fingerprint
+    chunk is damaged, are first set back to "to do" in the store, so a kill
+    during their recomputation never leaves them marked done with mixed results.
+    """
+    last = (dict(group.attrs).get("report") or {}).get("last_run") or {}
     if last and last.get("state") != "complete" and is_local_store(plan.store):
         removed = remove_partial_files(plan.store)
         log(
@@ -265,31 +299,56 @@ def run_batch(
             f"({_LAST_STATE.get(last.get('state'), last.get('state'))}); resuming"
             + (f" (removed {removed} partial chunk file(s))" if removed else "")
         )
-    todo = todo_frames(plan, read_status(group))
-    summary = BatchSummary(
-        store=os.fspath(out),
-        n_frames=plan.n_frames,
-        already_done=int(plan.n_frames - todo.size),
-    )
-    if todo.size == 0:
-        log(f"{out}: all {plan.n_frames} frames are already done")
-        return summary
+    status, damaged = read_status_blocks(group, plan)
+    prints, damaged_prints = read_blocks(group[FINGERPRINT_ARRAY], plan.n_frames,
+                                         plan.task_frames)
+    for start in sorted({*damaged, *damaged_prints}):
+        stop = min(start + plan.task_frames, plan.n_frames)
+        log(f"the status or fingerprints of frames {start}–{stop - 1} are damaged; "
+            "computing those frames again")
+        status[start:stop] = STATUS_TODO
+    done = np.flatnonzero(status == STATUS_DONE)
+    changed = changed_inputs([str(p) for p in files], prints, done)
+    if changed:
+        names = ", ".join(files[i].name for i in changed[:10])
+        more = f" and {len(changed) - 10} more" if len(changed) > 10 else ""
+        log(f"{len(changed)} input(s) changed since they were done ({names}{more}); "
+            "computing them again")
+        status[changed] = STATUS_TODO
+        summary.recomputed.extend(
+            {"index": int(i), "file": files[i].name, "reason": "input changed since it was done"}
+            for i in changed
+        )
+    for block in sorted({int(i) // plan.task_frames for i in changed} | {
+            s // plan.task_frames for s in (*damaged, *damaged_prints)}):
+        start, stop = plan.block_bounds(block)
+        group[STATUS_ARRAY][start:stop] = status[start:stop]
+    summary.already_done = int(np.count_nonzero(status == STATUS_DONE))
+    if verify:
+        return np.arange(plan.n_frames, dtype=np.int64)
+    return todo_frames(plan, status)
 
+
+def _run(plan: BatchPlan, group, files: Sequence[Path], todo: np.ndarray,
+         summary: BatchSummary, *, verify: bool, client, where, strict: bool, progress: bool,
+         log: Callable[[str], None]) -> None:
+    """Compute ``todo`` on the cluster and write the report, also after an error or Ctrl-C."""
     source_paths = [str(p) for p in files]
+    report = dict(group.attrs).get("report") or {}
     run_info: dict[str, Any] = {"started": timestamp(), "state": "running",
-                                "frames": int(todo.size)}
+                                "frames": int(todo.size), "verify": bool(verify)}
     group.attrs["report"] = dict(report, last_run=run_info)
     failures: dict[int, str] = {}
     state = "stopped"
     t_start = time.perf_counter()
     try:
-        with _client_for(client, scheduler_address, scheduler_file, workers, log) as (cl, where):
+        with _client_for(client, *where, log) as (cl, address):
             summary.startup_seconds = time.perf_counter() - t_start
-            summary.scheduler = where
+            summary.scheduler = address
             summary.workers, summary.threads = check_workers(
-                cl, plan, source_paths[int(todo[0])], local=where == "local"
+                cl, plan, source_paths[int(todo[0])], local=address == "local"
             )
-            graph = build_graph(plan, todo, source_paths)
+            graph = build_graph(plan, todo, source_paths, verify=verify)
             t0 = time.perf_counter()
             try:
                 _compute(cl, graph, summary, failures, strict, progress, files)
@@ -298,18 +357,16 @@ def run_batch(
         state = "complete"
     except KeyboardInterrupt:
         state = "interrupted"
-        raise
     finally:
         # Written after the cluster is closed, so no task still changes the status.
         summary.interrupted = state != "complete"
-        run_info.update(_run_record(summary, state))
+        run_info.update(run_record(summary, state))
         final = write_report(group, plan, files, failures, run_info)
-        if state == "interrupted":
-            log(
-                f"interrupted: {final['done']} of {final['frames']} frames are done and the "
-                "store is consistent; rerun the same command to finish it"
-            )
-    return summary
+    if state == "interrupted":
+        raise KeyboardInterrupt(
+            f"{final['done']} of {final['frames']} frames are done and the store is "
+            "consistent; rerun the same command to finish it"
+        )
 
 
 @contextmanager
@@ -320,21 +377,6 @@ def _client_for(client, scheduler_address, scheduler_file, workers, log):
         return
     with dask_client(scheduler_address, scheduler_file, workers, log) as pair:
         yield pair
-
-
-def _run_record(summary: BatchSummary, state: str) -> dict[str, Any]:
-    return {
-        "state": state,
-        "finished": timestamp(),
-        "processed": summary.processed,
-        "ok": summary.ok,
-        "failed": len(summary.failures),
-        "seconds": round(summary.seconds, 3),
-        "images_per_second": round(summary.images_per_second, 3),
-        "workers": summary.workers,
-        "threads": summary.threads,
-        "scheduler": summary.scheduler,
-    }
 
 
 def _compute(client, graph, summary: BatchSummary, failures: dict[int, str], strict: bool,
@@ -363,6 +405,13 @@ def _compute(client, graph, summary: BatchSummary, failures: dict[int, str], str
                     "frames already done are kept, rerun to resume"
                 ) from exc
             for result in block:
+                if result.verified:
+                    summary.verified += 1
+                    continue
+                if result.note:
+                    summary.recomputed.append({"index": result.index,
+                                               "file": files[result.index].name,
+                                               "reason": result.note})
                 summary.processed += 1
                 summary.read_seconds += result.read_seconds
                 summary.filter_seconds += result.filter_seconds

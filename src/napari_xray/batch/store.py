@@ -2,6 +2,7 @@
 
 The layout is described in :mod:`napari_xray.batch`; the schema constants (status
 codes, format name) live in :mod:`napari_xray.io.store`, which reads stores back.
+Every array is written with a CRC-32C checksum per chunk.
 """
 
 from __future__ import annotations
@@ -13,20 +14,31 @@ import shutil
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from napari_xray.batch.inputs import COMPRESSIONS, FLOAT_DTYPES, FilterSpec, probe_frame
-from napari_xray.engine.operations import get_operation
+from napari_xray.batch.folders import (
+    building_path,
+    delete_local_store,
+    looks_like_store_remnant,
+)
+from napari_xray.batch.inputs import (
+    COMPRESSIONS,
+    FLOAT_DTYPES,
+    FilterSpec,
+    common_frame,
+    probe_frame,
+)
+from napari_xray.batch.integrity import FINGERPRINT_ARRAY, FINGERPRINT_FIELDS, read_blocks
+from napari_xray.batch.report import empty_report, timestamp
+from napari_xray.engine.operations import OPERATIONS, get_operation
 from napari_xray.errors import BatchError
 from napari_xray.io.store import (
     STATUS_ARRAY,
     STATUS_CODES,
     STATUS_DONE,
-    STATUS_FAILED,
     STATUS_TODO,
     STORE_FORMAT,
     STORE_VERSION,
@@ -38,10 +50,9 @@ __all__ = [
     "open_or_create_store",
     "read_config",
     "read_status",
-    "remove_partial_files",
-    "timestamp",
+    "read_status_blocks",
+    "store_location",
     "todo_frames",
-    "write_report",
 ]
 
 
@@ -73,14 +84,13 @@ class BatchPlan:
         return start, min(start + self.task_frames, self.n_frames)
 
 
+#: Names of the arrays a store may hold.
+_ARRAY_NAMES = frozenset({*OPERATIONS, STATUS_ARRAY, FINGERPRINT_ARRAY})
+
+
 def is_local_store(store: str) -> bool:
     """Is ``store`` a local path (not an fsspec URL such as ``s3://…``)?"""
     return "://" not in store
-
-
-def timestamp() -> str:
-    """The current UTC time as the report records it (ISO 8601, whole seconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def read_config(group) -> dict[str, Any] | None:
@@ -94,6 +104,17 @@ def read_config(group) -> dict[str, Any] | None:
 def read_status(group) -> np.ndarray:
     """The per-frame status array (0 to do, 1 done, 2 failed) of an open store."""
     return np.asarray(group[STATUS_ARRAY][:], dtype=np.uint8)
+
+
+def read_status_blocks(group, plan: BatchPlan) -> tuple[np.ndarray, list[int]]:
+    """The status array read chunk by chunk: a damaged chunk reads as "to do".
+
+    Returns
+    -------
+    (numpy.ndarray, list of int)
+        The codes, and the first frame of every damaged status chunk.
+    """
+    return read_blocks(group[STATUS_ARRAY], plan.n_frames, plan.task_frames, STATUS_TODO)
 
 
 def todo_frames(plan: BatchPlan, status: np.ndarray) -> np.ndarray:
@@ -121,10 +142,12 @@ def open_or_create_store(
 ) -> tuple[BatchPlan, Any]:
     """Create the store for ``files`` × ``keys``, or reopen a compatible one to resume.
 
-    A new store takes its frame size and pixel type from the first readable
-    input (or ``shape``), runs every operation on that frame once to learn the
+    A new store takes the frame size and pixel type most inputs' headers have
+    (of ``shape``, if given; see :func:`~napari_xray.batch.inputs.common_frame`),
+    runs every operation once on the first input of that kind to learn the
     output dtypes and contrast limits (nothing per filter is hard-coded), and
-    creates the arrays described in :mod:`napari_xray.batch`.
+    creates the arrays described in :mod:`napari_xray.batch`. Inputs of another
+    size or type are named in a notice; the run reports them as failures.
 
     An existing store is reused only if it was made from the same files, filters,
     parameters, dtype and frame size; ``compression``, ``chunk_frames`` and
@@ -142,8 +165,9 @@ def open_or_create_store(
     Raises
     ------
     BatchError
-        ``out`` exists but is not a napari-xray store, or was made with other
-        inputs/filters/parameters; no input is readable; bad option values.
+        ``out`` exists but is not a napari-xray store, is damaged, was made by an
+        older napari-xray or with other inputs/filters/parameters; no input is
+        readable; bad option values.
     """
     if float_dtype not in FLOAT_DTYPES:
         raise BatchError(f"--dtype must be one of {', '.join(FLOAT_DTYPES)}, got {float_dtype!r}")
@@ -155,12 +179,12 @@ def open_or_create_store(
         raise BatchError(
             f"--compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}"
         )
-    store = _store_path(out)
+    store = store_location(out)
     options = {"float_dtype": float_dtype, "compression": compression,
                "chunk_frames": chunk_frames, "frames_per_task": frames_per_task, "shape": shape}
     exists = _store_exists(store)
     if exists and overwrite:
-        _delete_store(store)
+        _delete_store(store, log)
         exists = False
     if exists:
         return _reopen_store(out, store, files, keys, params, log=log, **options)
@@ -175,6 +199,11 @@ def _reopen_store(out, store, files, keys, params, *, float_dtype, compression, 
     try:
         group = zarr.open_group(store, mode="r+", zarr_format=3)
     except Exception as exc:  # zarr raises several kinds for a foreign folder
+        if is_local_store(store) and looks_like_store_remnant(store, _ARRAY_NAMES):
+            raise BatchError(
+                f"{out} is what is left of a napari-xray batch store (its zarr.json is "
+                "missing); rerun with --overwrite to make it again"
+            ) from None
         raise BatchError(
             f"{out} exists and is not a Zarr v3 store ({type(exc).__name__}: {exc}); "
             "choose another --out"
@@ -183,6 +212,19 @@ def _reopen_store(out, store, files, keys, params, *, float_dtype, compression, 
     if config is None:
         raise BatchError(
             f"{out} exists but is not a napari-xray batch store; choose another --out"
+        )
+    if int(config.get("version", 1)) < STORE_VERSION:
+        raise BatchError(
+            f"{out} was made by an older napari-xray (store version {config.get('version', 1)}: "
+            "no chunk checksums or input fingerprints); rerun with --overwrite to make it "
+            "again, or choose another --out"
+        )
+    wanted_arrays = [f["key"] for f in config["filters"]] + [STATUS_ARRAY, FINGERPRINT_ARRAY]
+    lacking = [name for name in wanted_arrays if name not in group]
+    if lacking:
+        raise BatchError(
+            f"{out} is damaged (its array {lacking[0]!r} is missing); rerun with --overwrite "
+            "to make it again"
         )
     source_paths = [str(p) for p in files]
     recorded_filters = [{"key": f["key"], "params": f["params"]} for f in config["filters"]]
@@ -246,11 +288,29 @@ def _describe_difference(recorded: dict[str, Any], requested: dict[str, Any]) ->
 
 def _create_store(out, store, files, keys, params, *, float_dtype, compression, chunk_frames,
                   frames_per_task, shape, log) -> tuple[BatchPlan, Any]:
-    """Make a new store: learn dtypes and contrast limits on the first frame, create the arrays."""
+    """Make a new store: learn dtypes and contrast limits on one frame, create the arrays."""
     import zarr
+    from zarr.codecs import Crc32cCodec
 
-    probe_index, frame = probe_frame(files, shape)
+    common = common_frame(files, shape)
+    if common is None and shape is None:
+        raise BatchError(
+            f"none of the {len(files)} inputs has a readable PNG or DICOM header; check them "
+            "with 'napari-xray view FILE'"
+        )
+    probe_index, frame = probe_frame(
+        files, shape or common.shape, None if common is None else common.dtype
+    )
     frame_shape = tuple(int(s) for s in (shape or frame.shape))
+    if common is not None and common.odd:
+        names = ", ".join(f"{name} ({what})" for name, what in common.odd[:10])
+        more = f" and {len(common.odd) - 10} more" if len(common.odd) > 10 else ""
+        log(
+            f"frames are {frame_shape[0]}×{frame_shape[1]} {frame.dtype} "
+            f"({'--shape; ' if shape else ''}{common.count} of {common.probed} inputs"
+            f"{' sampled' if common.probed < len(files) else ''}); these differ and will "
+            f"fail: {names}{more}"
+        )
     specs, hints = [], {}
     for key in keys:
         result = get_operation(key)(frame, **params[key])
@@ -284,10 +344,7 @@ def _create_store(out, store, files, keys, params, *, float_dtype, compression, 
     }
     # A local store is built beside its final path and renamed into place when
     # complete, so an interrupted creation never leaves a store without its config.
-    building = store
-    if is_local_store(store):
-        final = Path(store)
-        building = str(final.with_name(f".{final.name}.creating-{store_id[:8]}"))
+    building = building_path(store, store_id) if is_local_store(store) else store
     try:
         group = zarr.open_group(building, mode="w-", zarr_format=3)
         for spec in specs:
@@ -316,9 +373,19 @@ def _create_store(out, store, files, keys, params, *, float_dtype, compression, 
             chunks=(task_frames,),
             dtype="uint8",
             fill_value=STATUS_TODO,
-            compressors=None,
+            compressors=[Crc32cCodec()],
             dimension_names=("frame",),
         )
+        fingerprints = group.create_array(
+            FINGERPRINT_ARRAY,
+            shape=(n, len(FINGERPRINT_FIELDS)),
+            chunks=(task_frames, len(FINGERPRINT_FIELDS)),
+            dtype="uint64",
+            fill_value=0,
+            compressors=[Crc32cCodec()],
+            dimension_names=("frame", "field"),
+        )
+        fingerprints.attrs["fields"] = list(FINGERPRINT_FIELDS)
         status.attrs.update(
             {
                 "codes": config["status_codes"],
@@ -326,13 +393,13 @@ def _create_store(out, store, files, keys, params, *, float_dtype, compression, 
                 "source_paths": [str(p) for p in files],
             }
         )
-        group.attrs.update({"napari_xray": config, "report": _empty_report(n)})
+        group.attrs.update({"napari_xray": config, "report": empty_report(n)})
     except BaseException:
         if building != store:
             shutil.rmtree(building, ignore_errors=True)
         raise
     if building != store:
-        os.rename(building, store)
+        os.rename(building, store)  # also replaces an empty folder at ``store``
         group = zarr.open_group(store, mode="r+", zarr_format=3)
     log(
         f"created {out}: {n} frames of {frame_shape[0]}×{frame_shape[1]} {frame.dtype}, "
@@ -356,21 +423,22 @@ def _compressors(name: str, dtype: np.dtype):
 
     Boolean and integer masks are mostly zeros (Canny: 1 MB → ~20 kB with LZ4), so
     they get LZ4 even with ``none``; float results of edge filters barely compress
-    (~10 %), so their codec is the user's choice.
+    (~10 %), so their codec is the user's choice. A CRC-32C checksum comes last.
     """
-    from zarr.codecs import BloscCodec, ZstdCodec
+    from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
     if name not in COMPRESSIONS:
         raise BatchError(f"--compression must be one of {', '.join(COMPRESSIONS)}, got {name!r}")
     if name == "none" and dtype.kind == "f":
-        return None
+        return [Crc32cCodec()]
     if name == "zstd":
-        return [ZstdCodec(level=1)]
+        return [ZstdCodec(level=1), Crc32cCodec()]
     shuffle = "shuffle" if dtype.itemsize > 1 else "noshuffle"
-    return [BloscCodec(cname="lz4", clevel=5, shuffle=shuffle)]
+    return [BloscCodec(cname="lz4", clevel=5, shuffle=shuffle), Crc32cCodec()]
 
 
-def _store_path(out: str | os.PathLike) -> str:
+def store_location(out: str | os.PathLike) -> str:
+    """``out`` as the batch records it: an absolute local path, or the URL as given."""
     text = os.fspath(out)
     return text if not is_local_store(text) else os.path.abspath(os.path.expanduser(text))
 
@@ -387,8 +455,9 @@ def _version() -> str:
 
 
 def _store_exists(store: str) -> bool:
+    """Is there something at ``store``? An empty local folder counts as nothing."""
     if is_local_store(store):
-        return os.path.exists(store)
+        return os.path.exists(store) and not (os.path.isdir(store) and not os.listdir(store))
     import zarr
 
     try:
@@ -398,8 +467,8 @@ def _store_exists(store: str) -> bool:
     return True
 
 
-def _delete_store(store: str) -> None:
-    """Delete a napari-xray store (refuses anything else)."""
+def _delete_store(store: str, log: Callable[[str], None]) -> None:
+    """Delete a napari-xray store, or what a killed deletion left of one; refuse anything else."""
     import zarr
 
     try:
@@ -407,80 +476,14 @@ def _delete_store(store: str) -> None:
     except Exception:
         config = None
     if config is None:
-        if is_local_store(store) and os.path.isdir(store) and not os.listdir(store):
-            os.rmdir(store)
+        if is_local_store(store) and looks_like_store_remnant(store, _ARRAY_NAMES):
+            log(f"--overwrite: {store} is what is left of a batch store; deleting it")
+            delete_local_store(store)
             return
         raise BatchError(
             f"--overwrite: {store} is not a napari-xray batch store; refusing to delete it"
         )
     if is_local_store(store):
-        shutil.rmtree(store)
+        delete_local_store(store)
     else:
         zarr.open_group(store, mode="w", zarr_format=3)
-
-
-def _empty_report(n_frames: int) -> dict[str, Any]:
-    return {
-        "frames": n_frames,
-        "done": 0,
-        "failed": 0,
-        "to_do": n_frames,
-        "failures": [],
-        "updated": timestamp(),
-        "last_run": None,
-    }
-
-
-def remove_partial_files(store: str) -> int:
-    """Delete temporary ``*.partial`` chunk files a killed run left in a local store.
-
-    Returns
-    -------
-    int
-        How many files were removed.
-    """
-    removed = 0
-    for root, _dirs, names in os.walk(store):
-        for name in names:
-            if name.endswith(".partial"):
-                try:
-                    os.remove(os.path.join(root, name))
-                    removed += 1
-                except OSError:
-                    pass
-    return removed
-
-
-def write_report(group, plan: BatchPlan, files: Sequence[Path], failures: Mapping[int, str],
-                 last_run: dict[str, Any]) -> dict[str, Any]:
-    """Rebuild the store's report from the status array and the known failure reasons.
-
-    Reasons recorded by earlier runs are kept for frames that are still failed;
-    ``failures`` (frame index → reason) adds this run's. Returns the report written.
-    """
-    status = read_status(group)
-    previous = {
-        int(f["index"]): f["reason"]
-        for f in (dict(group.attrs).get("report") or {}).get("failures", [])
-    }
-    reasons = {**previous, **failures}
-    failed = np.flatnonzero(status == STATUS_FAILED)
-    report = {
-        "frames": plan.n_frames,
-        "done": int(np.count_nonzero(status == STATUS_DONE)),
-        "failed": int(failed.size),
-        "to_do": int(np.count_nonzero(status == STATUS_TODO)),
-        "failures": [
-            {
-                "index": int(i),
-                "file": files[i].name,
-                "path": str(files[i]),
-                "reason": reasons.get(int(i), "unknown (the run that saw it was killed)"),
-            }
-            for i in failed
-        ],
-        "updated": timestamp(),
-        "last_run": last_run,
-    }
-    group.attrs["report"] = report
-    return report

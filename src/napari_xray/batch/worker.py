@@ -1,5 +1,7 @@
 """What runs on the Dask workers: read, filter and write whole chunks of frames.
 
+With ``verify`` a task first rereads each done chunk and its inputs and
+recomputes only what is damaged or changed (:mod:`napari_xray.batch.integrity`).
 Also the graph that sends that work to them (:func:`build_graph`), the check each
 worker passes before a run (:func:`check_workers`) and the environment local
 worker processes start with (:data:`WORKER_ENVIRONMENT`).
@@ -17,11 +19,18 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from napari_xray.batch.inputs import FilterSpec
+from napari_xray.batch.integrity import (
+    FINGERPRINT_ARRAY,
+    Fingerprint,
+    fingerprint_of,
+    read_or_zeros,
+    verify_chunk,
+)
 from napari_xray.batch.store import BatchPlan, is_local_store
 from napari_xray.engine.operations import OPERATIONS
 from napari_xray.errors import BatchError, XrayReadError
 from napari_xray.io.read import read_xray
-from napari_xray.io.store import STATUS_ARRAY, STATUS_DONE, STATUS_FAILED
+from napari_xray.io.store import STATUS_ARRAY, STATUS_DONE, STATUS_FAILED, STATUS_TODO
 
 __all__ = [
     "WORKER_ENVIRONMENT",
@@ -32,6 +41,7 @@ __all__ = [
     "filter_frame",
     "process_frames",
     "read_frame",
+    "read_frame_with_fingerprint",
 ]
 
 #: Environment of local worker processes (dask config keys). Dask sets
@@ -55,6 +65,8 @@ class FrameResult(NamedTuple):
     read_seconds: float
     filter_seconds: float
     write_seconds: float
+    note: str | None = None  # why a done frame was computed again (damage, changed input)
+    verified: bool = False  # checked by --verify and kept as it was
 
 
 class FrameError(Exception):
@@ -73,22 +85,56 @@ def read_frame(path: str | os.PathLike, frame_shape: Sequence[int], input_dtype)
     Raises
     ------
     FrameError
-        The file is unreadable/truncated/not an image (the reader's message), holds
-        several frames, has another size ("wrong size") or another pixel type.
+        As :func:`read_frame_with_fingerprint`.
     """
-    try:
-        frame = read_xray(path)
-    except XrayReadError as exc:
-        raise FrameError(str(exc)) from None
-    except (OSError, ValueError, TypeError, MemoryError) as exc:
-        raise FrameError(f"{Path(path).name}: {type(exc).__name__}: {exc}") from None
+    return read_frame_with_fingerprint(path, frame_shape, input_dtype)[0]
+
+
+def read_frame_with_fingerprint(
+    path: str | os.PathLike, frame_shape: Sequence[int], input_dtype
+) -> tuple[np.ndarray, Fingerprint]:
+    """Like :func:`read_frame`, and also the input's fingerprint for the store.
+
+    The fingerprint is taken from the bytes read and the file's ``stat`` before
+    and after decoding; a file that changes meanwhile is read again once.
+
+    Returns
+    -------
+    (numpy.ndarray, tuple)
+        The frame, and ``(size, mtime_ns, content hash)``.
+
+    Raises
+    ------
+    FrameError
+        The file is unreadable/truncated/not an image (the reader's message), holds
+        several frames, has another size ("wrong size") or another pixel type, or
+        kept changing while it was read.
+    """
     name = Path(path).name
+    for _attempt in range(2):
+        try:
+            with open(path, "rb") as handle:
+                before = os.fstat(handle.fileno())
+                data = handle.read()
+            frame = read_xray(path)
+            after = os.stat(path)
+        except XrayReadError as exc:
+            raise FrameError(str(exc)) from None
+        except (OSError, ValueError, TypeError, MemoryError) as exc:
+            raise FrameError(f"{name}: {type(exc).__name__}: {exc}") from None
+        if _same_file(before, after) and len(data) == before.st_size:
+            break
+    else:
+        raise FrameError(
+            f"{name} changed while it was being read; rerun once it is no longer being written"
+        )
     if frame.ndim != 2:
         raise FrameError(f"{name} holds {frame.shape[0]} frames; the batch takes single frames")
     if tuple(frame.shape) != tuple(frame_shape):
         raise FrameError(
             f"wrong size: {name} is {frame.shape[0]}×{frame.shape[1]} (rows×columns) but the "
-            f"store holds {frame_shape[0]}×{frame_shape[1]} frames"
+            f"store holds {frame_shape[0]}×{frame_shape[1]} frames (the most common size of "
+            "the inputs, or --shape)"
         )
     if frame.dtype != np.dtype(input_dtype):
         raise FrameError(
@@ -96,7 +142,13 @@ def read_frame(path: str | os.PathLike, frame_shape: Sequence[int], input_dtype)
             "frames (thresholds and mask values depend on it); convert it or batch it "
             "into another store"
         )
-    return frame
+    return frame, fingerprint_of(before, data)
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns) == (
+        b.st_ino, b.st_dev, b.st_size, b.st_mtime_ns
+    )
 
 
 def filter_frame(frame: np.ndarray, filters: Sequence[FilterSpec]) -> dict[str, np.ndarray]:
@@ -138,13 +190,14 @@ def _open_arrays(store: str, store_id: str, keys: tuple[str, ...]) -> dict[str, 
 
 
 def process_frames(
-    plan: BatchPlan, indices: Sequence[int], paths: Sequence[str]
+    plan: BatchPlan, indices: Sequence[int], paths: Sequence[str], verify: bool = False
 ) -> list[FrameResult]:
     """Read, filter and write the frames ``indices`` (whole chunks) into the store.
 
     For each zarr chunk touched, all of its frames are computed, every result
-    array's chunk is written, and only then the chunk's ``status`` entries
-    (done/failed). Unreadable frames are written as zeros and marked failed.
+    array's chunk is written, then the chunk's input fingerprints and only then
+    its ``status`` entries (done/failed). Unreadable frames are written as zeros
+    and marked failed.
 
     Parameters
     ----------
@@ -152,11 +205,16 @@ def process_frames(
         The store and filters (see :class:`~napari_xray.batch.store.BatchPlan`).
     indices, paths
         Frame numbers and their files; every chunk touched must be complete.
+    verify
+        Chunks whose frames are all done are first read back (checksums, chunk
+        files present) and their inputs compared with the recorded fingerprints
+        (size and content hash); only a chunk that fails is computed again.
 
     Returns
     -------
     list of FrameResult
-        One per frame, with the failure reason and worker-side timings.
+        One per frame, with the failure reason, why it was recomputed, and
+        worker-side timings.
 
     Raises
     ------
@@ -167,14 +225,19 @@ def process_frames(
     indices = [int(i) for i in indices]
     path_of = dict(zip(indices, (str(p) for p in paths), strict=True))
     keys = tuple(spec.key for spec in plan.filters)
-    arrays = _open_arrays(plan.store, plan.store_id, (*keys, STATUS_ARRAY))
+    arrays = _open_arrays(plan.store, plan.store_id, (*keys, STATUS_ARRAY, FINGERPRINT_ARRAY))
     results: list[FrameResult] = []
     for block in sorted({i // plan.task_frames for i in indices}):
         block_start, block_stop = plan.block_bounds(block)
-        # This task is the only writer of the block's status chunk: it keeps the
-        # codes of frames done earlier and rewrites the whole chunk after each of
-        # its result chunks is stored.
-        codes = np.asarray(arrays[STATUS_ARRAY][block_start:block_stop], dtype=np.uint8)
+        # This task is the only writer of the block's status and fingerprint chunks:
+        # it keeps the entries of frames done earlier and rewrites both chunks after
+        # each of its result chunks is stored. A chunk that cannot be read back
+        # (damaged) starts again from "to do".
+        where = slice(block_start, block_stop)
+        codes, status_note = read_or_zeros(arrays[STATUS_ARRAY], where, "status")
+        prints, prints_note = read_or_zeros(arrays[FINGERPRINT_ARRAY], where, "fingerprint")
+        if prints_note:
+            codes[:] = STATUS_TODO
         chunks = sorted({i // plan.chunk_frames for i in indices if block_start <= i < block_stop})
         for chunk in chunks:
             start, stop = plan.chunk_bounds(chunk)
@@ -183,29 +246,49 @@ def process_frames(
                 raise ValueError(
                     f"frames {missing} of chunk {chunk} were not given; pass whole chunks"
                 )
-            chunk_results = _process_chunk(plan, arrays, keys, start, stop, path_of)
-            for result in chunk_results:
+            local = slice(start - block_start, stop - block_start)
+            note = status_note or prints_note
+            if verify and np.all(codes[local] == STATUS_DONE):
+                problems = verify_chunk(plan, arrays, keys, start, stop, path_of, prints[local])
+                if not problems:
+                    results.extend(
+                        FrameResult(i, STATUS_DONE, None, 0.0, 0.0, 0.0, verified=True)
+                        for i in range(start, stop)
+                    )
+                    continue
+                note = "; ".join(problems)
+            chunk_results, chunk_prints = _process_chunk(plan, arrays, keys, start, stop, path_of)
+            for result, fingerprint in zip(chunk_results, chunk_prints, strict=True):
                 codes[result.index - block_start] = result.status
+                prints[result.index - block_start] = fingerprint
             # Completion is recorded only after every result of the chunk is stored.
-            arrays[STATUS_ARRAY][block_start:block_stop] = codes
-            results.extend(chunk_results)
+            arrays[FINGERPRINT_ARRAY][where] = prints
+            arrays[STATUS_ARRAY][where] = codes
+            results.extend(r._replace(note=note) for r in chunk_results)
     return results
 
 
-def _process_chunk(plan, arrays, keys, start, stop, path_of) -> list[FrameResult]:
+def _process_chunk(
+    plan, arrays, keys, start, stop, path_of
+) -> tuple[list[FrameResult], list[Fingerprint]]:
     """Read, filter and store frames ``start:stop`` (one zarr chunk); no status written."""
     height, width = plan.frame_shape
     stacks: dict[str, list[np.ndarray]] = {key: [] for key in keys}
     pending = []
+    fingerprints: list[Fingerprint] = []
     for index in range(start, stop):
         t0 = time.perf_counter()
         reason = None
+        fingerprint: Fingerprint = (0, 0, 0)
         try:
-            frame = read_frame(path_of[index], plan.frame_shape, plan.input_dtype)
+            frame, fingerprint = read_frame_with_fingerprint(
+                path_of[index], plan.frame_shape, plan.input_dtype
+            )
             t1 = time.perf_counter()
             filtered = filter_frame(frame, plan.filters)
         except FrameError as exc:
             reason = str(exc)
+            fingerprint = (0, 0, 0)
             t1 = time.perf_counter()
             filtered = {
                 spec.key: np.zeros((height, width), dtype=spec.dtype) for spec in plan.filters
@@ -214,6 +297,7 @@ def _process_chunk(plan, arrays, keys, start, stop, path_of) -> list[FrameResult
         for key in keys:
             stacks[key].append(filtered[key])
         pending.append((index, reason, t1 - t0, t2 - t1))
+        fingerprints.append(fingerprint)
     t3 = time.perf_counter()
     blocks = {
         # One frame per chunk (the default) is written without a copy.
@@ -225,11 +309,12 @@ def _process_chunk(plan, arrays, keys, start, stop, path_of) -> list[FrameResult
         arrays = {key: arrays[key].with_config({"write_empty_chunks": False}) for key in keys}
     _write_chunks(arrays, blocks, slice(start, stop))
     write_share = (time.perf_counter() - t3) / (stop - start)
-    return [
+    results = [
         FrameResult(index, STATUS_FAILED if reason else STATUS_DONE, reason, read_s, filter_s,
                     write_share)
         for index, reason, read_s, filter_s in pending
     ]
+    return results, fingerprints
 
 
 _WRITE_POOL = None
@@ -268,17 +353,20 @@ def _limit_threads() -> None:
         _THREADS_LIMITED = True
 
 
-def _run_block(indices: np.ndarray, paths: np.ndarray, plan: BatchPlan) -> np.ndarray:
+def _run_block(
+    indices: np.ndarray, paths: np.ndarray, plan: BatchPlan, verify: bool = False
+) -> np.ndarray:
     """``map_blocks`` adapter: a block of frame indices → object array of FrameResult."""
     _limit_threads()
-    results = process_frames(plan, indices, paths)
+    results = process_frames(plan, indices, paths, verify=verify)
     out = np.empty(len(results), dtype=object)
     for i, result in enumerate(results):
         out[i] = result
     return out
 
 
-def build_graph(plan: BatchPlan, todo: Sequence[int], paths: Sequence[str]):
+def build_graph(plan: BatchPlan, todo: Sequence[int], paths: Sequence[str],
+                verify: bool = False):
     """The Dask graph: ``map_blocks`` over the frame indices ``todo``, one task per block.
 
     Parameters
@@ -290,6 +378,8 @@ def build_graph(plan: BatchPlan, todo: Sequence[int], paths: Sequence[str]):
         Frame indices to process, consisting of whole zarr chunks, ascending.
     paths
         The source path of *every* frame of the store (indexed by frame number).
+    verify
+        Check done chunks and recompute only damaged ones (see :func:`process_frames`).
 
     Returns
     -------
@@ -318,6 +408,7 @@ def build_graph(plan: BatchPlan, todo: Sequence[int], paths: Sequence[str]):
         index_array,
         path_array,
         plan=plan,
+        verify=verify,
         dtype=object,
         meta=np.empty((0,), dtype=object),
     )
