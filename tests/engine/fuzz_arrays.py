@@ -64,7 +64,9 @@ def _values(rng: np.random.Generator, dtype, shape) -> np.ndarray:
         else:
             low, high = float(max(info.min, 0)), float(min(info.max, 255))
         values = np.floor(low + (high - low) * smooth)
-        return np.clip(values, info.min, info.max).astype(dtype)
+        # float64 rounds the 64-bit limits up, out of range: stay one step inside.
+        upper = np.nextafter(float(info.max), 0.0)
+        return np.clip(values, float(info.min), upper).astype(dtype)
     style = rng.integers(5)
     scale = {0: 1.0, 1: 255.0, 2: 1e6, 3: 1e20, 4: 1.0}[int(style)]
     values = (smooth - 0.5 * rng.integers(2)) * scale
