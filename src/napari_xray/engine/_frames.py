@@ -1,72 +1,139 @@
-"""Per-frame execution: a persistent thread pool over the frames of a stack, and
-per-thread scratch buffers reused from frame to frame."""
+"""Per-frame execution: a persistent thread pool that runs the frame tasks of a call,
+per-thread scratch buffers reused from frame to frame, and 64-byte aligned arrays."""
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-_MAX_THREADS = max(1, min(os.cpu_count() or 1, 8))
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
-def map_frames(
-    frame_function: Callable[[np.ndarray, np.ndarray], None],
-    image: np.ndarray,
-    out_dtype,
-) -> np.ndarray:
-    """Run ``frame_function(frame, out)`` on each 2D frame of ``image``; return the outputs.
+#: Most threads the engine runs at once.
+MAX_THREADS = max(1, min(_available_cores(), 8))
+#: Alignment of every array the engine allocates (a cache line, an AVX-512 vector).
+ALIGNMENT = 64
 
-    ``frame_function`` writes its result into ``out``, a C-contiguous 2D slice
-    of one preallocated array, so a stack costs no extra copy. A 2D image is
-    one frame; the frames of a stack run in a small thread pool.
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose first byte is ``ALIGNMENT``-aligned."""
+    dtype = np.dtype(dtype)
+    shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(n) for n in shape)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
+    start = (-raw.ctypes.data) % ALIGNMENT
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def run_tasks(tasks: Sequence[Callable[[], None]], threads: int | None = None) -> None:
+    """Run every task, at most ``threads`` (default :data:`MAX_THREADS`) at a time.
+
+    One dispatch to the pool: each worker takes the next task as soon as it is
+    free, so listing the longest tasks first balances the threads. A single
+    thread or a single task runs in the calling thread. The first exception of a
+    task is raised once every worker has stopped.
     """
-    out = np.empty(image.shape, dtype=out_dtype)
-    if image.ndim == 2:
-        frame_function(image, out)
-        return out
-    workers = min(_MAX_THREADS, image.shape[0])
+    workers = min(MAX_THREADS if threads is None else max(1, int(threads)), len(tasks))
     if workers <= 1:
-        for index in range(image.shape[0]):
-            frame_function(image[index], out[index])
-        return out
-    list(_frame_pool().map(lambda index: frame_function(image[index], out[index]), range(len(out))))
+        for task in tasks:
+            task()
+        return
+    pending = iter(tasks)
+    lock = threading.Lock()
+
+    def drain() -> None:
+        while True:
+            with lock:
+                task = next(pending, None)
+            if task is None:
+                return
+            task()
+
+    futures = [_pool().submit(drain) for _ in range(workers)]
+    errors = [future.exception() for future in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """One filter ready to run: the checked image and what fills one output frame.
+
+    ``frame_function(frame, out)`` writes the result of one 2D frame into
+    ``out`` (a C-contiguous 2D array of ``out_dtype``). ``cost`` is a rough
+    time per megapixel, used to start the longest tasks first.
+    """
+
+    image: np.ndarray
+    frame_function: Callable[[np.ndarray, np.ndarray], None]
+    out_dtype: np.dtype
+    cost: float = 1.0
+
+    def frame_tasks(self, out: np.ndarray) -> list[Callable[[], None]]:
+        """One task per frame of the image, each filling its frame of ``out``."""
+        image, function = self.image, self.frame_function
+        if image.ndim == 2:
+            return [lambda: function(image, out)]
+        return [lambda i=i: function(image[i], out[i]) for i in range(image.shape[0])]
+
+
+def run_plan(plan: FramePlan, threads: int | None = None) -> np.ndarray:
+    """Run ``plan`` on every frame of its image into a fresh aligned array; return it.
+
+    A 2D image is one frame, run in the calling thread; the frames of a stack run
+    in the thread pool.
+    """
+    out = aligned_empty(plan.image.shape, plan.out_dtype)
+    run_tasks(plan.frame_tasks(out), threads)
     return out
 
 
 @lru_cache(maxsize=1)
-def _frame_pool() -> ThreadPoolExecutor:
-    """The threads that filter the frames of a stack, created once per process.
+def _pool() -> ThreadPoolExecutor:
+    """The threads that run frame tasks, created once per process.
 
     Long-lived threads keep their scratch buffers (see :class:`Scratch`) from
     call to call; a pool per call would page-fault fresh buffers every time.
-    Frame functions never submit to this pool themselves, so it cannot deadlock.
+    Tasks never submit to this pool themselves, so it cannot deadlock.
     """
-    return ThreadPoolExecutor(max_workers=_MAX_THREADS, thread_name_prefix="napari-xray-frames")
+    return ThreadPoolExecutor(max_workers=MAX_THREADS, thread_name_prefix="napari-xray-frames")
 
 
 class Scratch(threading.local):
-    """Per-thread float32 work buffers, reused from frame to frame and call to call.
+    """Per-thread aligned work buffers, reused from frame to frame and call to call.
 
     Fresh 4 MB arrays cost page faults on every frame; reusing a few buffers
-    per thread keeps the filters at the speed of their arithmetic.
+    per thread keeps the filters at the speed of their arithmetic. A name keeps
+    one buffer per dtype, grown to the largest shape asked for; smaller requests
+    get a view of its start (so row bands of different heights share it).
     """
 
     def __init__(self) -> None:
         self.buffers: dict[tuple, np.ndarray] = {}
 
-    def get(self, name: str, shape: tuple[int, int]) -> np.ndarray:
-        key = (name, shape)
+    def get(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+        """A C-contiguous, aligned buffer called ``name`` of this shape (contents undefined).
+
+        Two buffers in use at once need two names.
+        """
+        key = (name, np.dtype(dtype).char)
+        size = int(np.prod(shape, dtype=np.int64))
         buffer = self.buffers.get(key)
-        if buffer is None:
-            if len(self.buffers) > 16:  # a new frame size: forget the old ones
-                self.buffers.clear()
-            buffer = self.buffers[key] = np.empty(shape, dtype=np.float32)
-        return buffer
+        if buffer is None or buffer.size < size:
+            buffer = self.buffers[key] = aligned_empty(size, dtype)
+        return buffer[:size].reshape(shape)
 
 
 #: The calling thread's scratch buffers.
