@@ -46,7 +46,6 @@ from napari_xray.engine.operations import (
     COMPARISON,
     HISTOGRAM_THRESHOLD,
     ComparisonPanel,
-    get_operation,
 )
 from napari_xray.engine.statistics import image_statistics, intensity_histogram
 from napari_xray.io.gif import save_gif
@@ -142,28 +141,23 @@ def run_comparison(
     panels: Sequence[ComparisonPanel] = COMPARISON,
     progress: Callable[[ComparisonPanel], None] | None = None,
 ) -> list[tuple[ComparisonPanel, np.ndarray]]:
-    """Compute every panel of the comparison on the whole stack.
+    """Compute every panel of the comparison on the whole stack, in one fused engine run.
 
     Panels that share an operation and parameters (Sobel in gray and in hot)
-    are computed once.
+    are computed once (:func:`napari_xray.engine.pipeline.run_operations`).
 
     Returns
     -------
     list of (panel, result)
         The original panel's result is ``stack`` itself (not a copy).
     """
-    cache: dict[tuple, np.ndarray] = {}
+    from napari_xray.engine.pipeline import run_operations
+
+    computed = [panel for panel in panels if panel.key is not None]
+    arrays = iter(run_operations(stack, [(panel.key, panel.params) for panel in computed]))
     results = []
     for panel in panels:
-        if panel.key is None:
-            result = stack
-        else:
-            operation = get_operation(panel.key)
-            signature = (panel.key, tuple(sorted(operation.resolve(panel.params).items())))
-            if signature not in cache:
-                cache[signature] = operation(stack, **panel.params)
-            result = cache[signature]
-        results.append((panel, result))
+        results.append((panel, stack if panel.key is None else next(arrays)))
         if progress is not None:
             progress(panel)
     return results
