@@ -1,17 +1,17 @@
 """The napari-xray widgets in real napari viewers (Qt + OpenGL under Xvfb) on the real frames.
 
-Every widget is docked in the viewer, as napari does, and its result is compared
-with the engine's on the whole stack. Most tests use three frames; the ones about
-workers, the comparison and the statistics use all nine.
+Every widget is opened the way napari's menu opens it,
+``viewer.window.add_plugin_dock_widget("napari-xray", "<display name>")`` (so it is
+handed napari's ``PublicOnlyProxy`` of the viewer), and driven through its Qt
+controls: buttons clicked, spin boxes and sliders set, boxes ticked. Results are
+compared with the engine's on the whole stack. Most tests use three frames; the
+ones about workers, the comparison and the statistics use all nine.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,13 +19,11 @@ import numpy as np
 import pytest
 
 import napari_xray
-from napari_xray.engine.filters import normalize
 from napari_xray.engine.operations import COMPARISON, OPERATIONS
 from napari_xray.engine.statistics import image_statistics, intensity_histogram
 from napari_xray.plugin.console import add_filter, compare_all, is_comparing, restore_view
 from napari_xray.plugin.hub import viewer_hub
-from napari_xray.plugin.viewer import open_viewer
-from napari_xray.plugin.widgets import CompareWidget, MaskWidget, StatisticsWidget
+from napari_xray.plugin.widgets import StatisticsWidget
 from napari_xray.plugin.widgets.operation import WIDGET_CLASSES, make_widget
 
 pytestmark = pytest.mark.viewer
@@ -77,9 +75,74 @@ def _add_input(viewer, data, name="chest"):
     return viewer.add_image(data, name=name, scale=(1.0, 0.5, 0.5), translate=(0.0, 10.0, -5.0))
 
 
-def _dock(viewer, widget, name=None):
-    viewer.window.add_dock_widget(widget, name=name or type(widget).__name__)
+#: The display name of each dock in napari's menus (napari.yaml), by operation key.
+DISPLAY_NAMES = {key: operation.title for key, operation in OPERATIONS.items()}
+
+
+def _open(viewer, name: str):
+    """Open a napari-xray dock as napari's menu does; ``name`` is a key or a display name."""
+    _dock_widget, widget = viewer.window.add_plugin_dock_widget(
+        "napari-xray", DISPLAY_NAMES.get(name, name)
+    )
     return widget
+
+
+def _click(button) -> None:
+    """Click a magicgui push button as a person does."""
+    from pytestqt.qtbot import QtBot
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QAbstractButton
+
+    native = button.native
+    target = native if isinstance(native, QAbstractButton) else native.findChild(QAbstractButton)
+    QtBot.mouseClick(target, Qt.MouseButton.LeftButton, pos=target.rect().center())
+
+
+def _tick(checkbox, checked: bool) -> None:
+    """Tick or untick a magicgui checkbox with a click (if it is not already so)."""
+    if bool(checkbox.native.isChecked()) != checked:
+        checkbox.native.click()
+
+
+def _type_into(spin, value) -> None:
+    """Type ``value`` into a Qt spin box and press Enter, as a person does."""
+    from pytestqt.qtbot import QtBot
+    from qtpy.QtCore import Qt
+
+    spin.selectAll()
+    QtBot.keyClicks(spin, f"{value:g}" if isinstance(value, float) else str(value))
+    QtBot.keyClick(spin, Qt.Key.Key_Return)
+
+
+def _set_control(widget, name: str, value) -> None:
+    """Set parameter ``name`` of an operation dock through its Qt control."""
+    from qtpy.QtWidgets import QAbstractSpinBox, QComboBox
+
+    control = widget.controls[name]
+    if control.parameter.kind is bool:
+        _tick(control.widget, bool(value))
+        return
+    if control.parameter.kind is str:
+        combo = control.widget.native
+        combo = combo if isinstance(combo, QComboBox) else combo.findChild(QComboBox)
+        combo.setCurrentText(str(value))
+        return
+    if control.parameter.optional:
+        _tick(control._auto, value is None)
+        if value is None:
+            return
+    spins = control.widget.native.findChildren(QAbstractSpinBox)
+    spin = next(s for s in spins if s.isEnabled() and not s.isHidden())
+    _type_into(spin, float(value) if control.parameter.kind is float else int(value))
+
+
+def _choose_layer(widget, layer) -> None:
+    """Pick ``layer`` in a dock's layer drop-down."""
+    from qtpy.QtWidgets import QComboBox
+
+    combo = widget._image.native
+    combo = combo if isinstance(combo, QComboBox) else combo.findChild(QComboBox)
+    combo.setCurrentText(layer.name)
 
 
 def _wait_idle(qtbot, busy_object):
@@ -186,12 +249,14 @@ def test_each_widget_adds_the_engine_result(make_napari_viewer, qtbot, stack3, k
     viewer = make_napari_viewer()
     source = _add_input(viewer, stack3)
     before = _digest(stack3)
-    widget = _dock(viewer, make_widget(viewer, key))
+    widget = _open(viewer, key)
+    assert isinstance(widget, WIDGET_CLASSES[key])
     assert widget.input_layer is source
 
-    output = widget.run()
-    assert output is not None and len(viewer.layers) == 2
+    _click(widget._run_button)
+    assert len(viewer.layers) == 2
     _wait_idle(qtbot, widget)
+    output = widget.output_layer
 
     expected = operation(stack3)
     _assert_result(output, expected)
@@ -203,7 +268,7 @@ def test_each_widget_adds_the_engine_result(make_napari_viewer, qtbot, stack3, k
     assert entry["input_layer"] == "chest"
     assert entry["version"] == napari_xray.__version__
     assert entry["complete"] is True
-    assert output.name == f"chest {operation.describe({})}"
+    assert output.name == f"{operation.layer_name({})} · chest"  # the operation first
     if isinstance(output, napari.layers.Image):
         assert output.colormap.name == operation.colormaps[0]
         low, high = float(expected.min()), float(expected.max())
@@ -215,25 +280,39 @@ def test_each_widget_adds_the_engine_result(make_napari_viewer, qtbot, stack3, k
     assert "Done" in widget.status
 
 
+def test_widget_built_directly_adds_the_engine_result(make_napari_viewer, stack3):
+    # Beside the menu path above: the class constructed by hand, run from Python.
+    viewer = make_napari_viewer()
+    _add_input(viewer, stack3)
+    widget = make_widget(viewer, "sobel")
+    viewer.window.add_dock_widget(widget, name="Sobel (by hand)")
+    output = widget.run(wait=True)
+    np.testing.assert_array_equal(output.data, OPERATIONS["sobel"](stack3))
+
+
 def test_rerun_reuses_its_layer_and_new_layer_keeps_the_old_one(make_napari_viewer, qtbot, stack3):
     operation = OPERATIONS["log"]
     viewer = make_napari_viewer()
     _add_input(viewer, stack3)
-    widget = _dock(viewer, make_widget(viewer, "log"))
-    first = widget.run(wait=True)
+    widget = _open(viewer, "log")
+    _click(widget._run_button)
+    _wait_idle(qtbot, widget)
+    first = widget.output_layer
 
-    widget.set_parameters(sigma=2.0)  # auto-apply: a live preview into the same layer
+    _set_control(widget, "sigma", 2.0)  # auto-apply: a live preview into the same layer
     qtbot.waitUntil(lambda: first.metadata["napari_xray"]["parameters"]["sigma"] == 2.0)
     _wait_idle(qtbot, widget)
     assert widget.output_layer is first and len(viewer.layers) == 2
     np.testing.assert_array_equal(first.data, operation(stack3, sigma=2.0))
-    assert first.name == "chest log sigma=2"
+    assert first.name == "LoG σ=2 · chest"
 
-    widget.new_layer = True
-    second = widget.run(wait=True)
+    _tick(widget._new_layer, True)
+    _click(widget._run_button)
+    _wait_idle(qtbot, widget)
+    second = widget.output_layer
     assert second is not first and len(viewer.layers) == 3
-    widget.new_layer = False
-    widget.set_parameters(sigma=3.0)  # updates the newest output only
+    _tick(widget._new_layer, False)
+    _set_control(widget, "sigma", 3.0)  # updates the newest output only
     qtbot.waitUntil(lambda: second.metadata["napari_xray"]["parameters"]["sigma"] == 3.0)
     _wait_idle(qtbot, widget)
     np.testing.assert_array_equal(second.data, operation(stack3, sigma=3.0))
@@ -241,16 +320,22 @@ def test_rerun_reuses_its_layer_and_new_layer_keeps_the_old_one(make_napari_view
     assert len(viewer.layers) == 3
 
 
-def test_colormap_choice_recolours_without_recomputing(make_napari_viewer, stack3):
+def test_colormap_choice_recolours_without_recomputing(make_napari_viewer, qtbot, stack3):
+    from qtpy.QtWidgets import QComboBox
+
     viewer = make_napari_viewer()
     _add_input(viewer, stack3)
-    widget = _dock(viewer, make_widget(viewer, "sobel"))
-    output = widget.run(wait=True)
+    widget = _open(viewer, "sobel")
+    _click(widget._run_button)
+    _wait_idle(qtbot, widget)
+    output = widget.output_layer
     data = output.data
     assert output.colormap.name == "gray"
-    widget.colormap = "hot"
+    combo = widget._colormap.native
+    combo = combo if isinstance(combo, QComboBox) else combo.findChild(QComboBox)
+    combo.setCurrentText("hot")
     assert output.colormap.name == "hot" and output.data is data
-    widget.colormap = "CMRmap"
+    combo.setCurrentText("CMRmap")
     assert output.colormap.name == "CMRmap"
 
 
@@ -262,15 +347,19 @@ def test_mask_slider_spans_the_layer_and_binary_mode_shows_labels(
     operation = OPERATIONS["mask"]
     viewer = make_napari_viewer()
     _add_input(viewer, stack3)
-    widget = _dock(viewer, make_widget(viewer, "mask"))
+    widget = _open(viewer, "mask")
     slider = widget.controls["threshold"].widget
     assert (slider.min, slider.max) == (float(stack3.min()), float(stack3.max()))
 
-    first = widget.run(wait=True)
+    _click(widget._run_button)
+    _wait_idle(qtbot, widget)
+    first = widget.output_layer
     assert isinstance(first, Image) and first.data.dtype == np.uint8
     position = viewer.layers.index(first)
-    widget.set_parameters(mode="binary", threshold=120)
+    _set_control(widget, "mode", "binary")
+    _set_control(widget, "threshold", 120)
     qtbot.waitUntil(lambda: isinstance(widget.output_layer, Labels), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: widget.parameters()["threshold"] == 120, timeout=WAIT_MS)
     _wait_idle(qtbot, widget)
     second = widget.output_layer
     assert first not in viewer.layers and len(viewer.layers) == 2
@@ -284,10 +373,11 @@ def test_fifty_rapid_changes_end_with_the_last_parameters(make_napari_viewer, qt
     operation = OPERATIONS["log"]
     viewer = make_napari_viewer()
     _add_input(viewer, stack9)
-    widget = _dock(viewer, make_widget(viewer, "log"))
-    widget.run()
+    widget = _open(viewer, "log")
+    _click(widget._run_button)
+    spin = widget.controls["sigma"]._number.native
     for step in range(50):
-        widget.set_parameters(sigma=0.5 + 0.1 * step)
+        spin.setValue(0.5 + 0.1 * step)  # as the spin box's arrows and typing set it
         if step % 7 == 0:
             QApplication.processEvents()
     last = widget.parameters()
@@ -309,29 +399,36 @@ def test_frame_on_screen_comes_first_and_stale_results_are_dropped(
     viewer = make_napari_viewer()
     _add_input(viewer, stack9)
     viewer.dims.set_current_step(0, 4)
-    widget = _dock(viewer, make_widget(viewer, "gradient"))
+    widget = _open(viewer, "gradient")
+    widget.auto_apply = False
 
-    output = widget.run()
-    assert widget.busy  # the other frames are still being computed…
-    np.testing.assert_array_equal(output.data[4], operation(stack9[4]))  # …frame 5 is shown
+    _click(widget._run_button)
+    output = widget.output_layer
+    np.testing.assert_array_equal(output.data[4], operation(stack9[4]))  # frame 5 is shown
+    qtbot.waitUntil(lambda: widget.outputs._worker is not None, timeout=WAIT_MS)
+    assert widget.busy  # the other frames are still being computed
 
     outputs = widget.outputs
     stale_generation = outputs.generation
-    widget.set_parameters(sigma=3.0)
-    widget.run()
+    _set_control(widget, "sigma", 3.0)
+    _click(widget._run_button)
     # a late frame of the previous parameters arrives after the newer change
     outputs._on_frame(stale_generation, (6, [np.full(stack9.shape[1:], 1e6, np.float32)]))
     _wait_idle(qtbot, widget)
     np.testing.assert_array_equal(output.data, operation(stack9, sigma=3.0))
 
 
-def test_moving_the_slider_computes_that_frame_at_once(make_napari_viewer, stack9, slow_worker):
+def test_moving_the_slider_computes_that_frame_at_once(
+    make_napari_viewer, qtbot, stack9, slow_worker
+):
     operation = OPERATIONS["sobel"]
     viewer = make_napari_viewer()
     _add_input(viewer, stack9)
     viewer.dims.set_current_step(0, 0)
-    widget = _dock(viewer, make_widget(viewer, "sobel"))
-    output = widget.run()
+    widget = _open(viewer, "sobel")
+    _click(widget._run_button)
+    output = widget.output_layer
+    qtbot.waitUntil(lambda: widget.outputs._worker is not None, timeout=WAIT_MS)
     assert widget.busy
     viewer.dims.set_current_step(0, 7)  # the worker, at 0.15 s per frame, is far from frame 8
     np.testing.assert_array_equal(output.data[7], operation(stack9[7]))
@@ -341,9 +438,9 @@ def test_moving_the_slider_computes_that_frame_at_once(make_napari_viewer, stack
     ("case", "phrase"),
     [
         ("none", "No image layer"),
-        ("labels", "Labels layer"),
-        ("points", "Points layer"),
-        ("shapes", "Shapes layer"),
+        ("labels", "'segmentation' is a Labels layer"),
+        ("points", "'marks' is a Points layer"),
+        ("shapes", "'outline' is a Shapes layer"),
         ("rgb", "RGB"),
         ("4d", "4 dimensions"),
     ],
@@ -362,51 +459,62 @@ def test_unusable_input_says_why_and_adds_nothing(make_napari_viewer, case, phra
     elif case == "4d":
         viewer.add_image(np.zeros((2, 3, 32, 32), np.float32), name="volume")
     count = len(viewer.layers)
-    widget = _dock(viewer, make_widget(viewer, "sobel"))
-    assert widget.run() is None
-    assert phrase in widget.status
+    widget = _open(viewer, "sobel")
+    _click(widget._run_button)
+    assert phrase in widget.status and "Proxy" not in widget.status
     assert len(viewer.layers) == count
 
-    compare = _dock(viewer, CompareWidget(viewer))
-    assert compare.toggle() is False
-    assert phrase in compare.status
+    compare = _open(viewer, "Compare all")
+    _click(compare._toggle_button)
+    assert phrase in compare.status and "Proxy" not in compare.status
     assert len(viewer.layers) == count and not is_comparing(viewer)
     if case != "none":
         with pytest.raises(ValueError, match=phrase):
             add_filter(viewer, viewer.layers[-1], "sobel")
 
 
-def test_rejected_parameters_say_why(make_napari_viewer, stack3):
+def test_rejected_parameters_say_what_to_change(make_napari_viewer, stack3):
     viewer = make_napari_viewer()
     _add_input(viewer, stack3)
-    widget = _dock(viewer, make_widget(viewer, "canny"))
-    widget.auto_apply = False
-    widget.set_parameters(low_threshold=80.0, high_threshold=20.0)
-    assert widget.run() is None
-    assert "low_threshold" in widget.status
+    widget = _open(viewer, "canny")
+    _tick(widget._auto, False)
+    _set_control(widget, "low_threshold", 80.0)
+    _set_control(widget, "high_threshold", 20.0)
+    _click(widget._run_button)
+    assert widget.status == (
+        "The low threshold (80) is above the high threshold (20); lower it or raise the "
+        "high threshold."
+    )
     assert len(viewer.layers) == 1
+    _set_control(widget, "high_threshold", None)  # auto: 20 % of 255 = 51, still below 80
+    _click(widget._run_button)
+    assert "high threshold (51)" in widget.status and len(viewer.layers) == 1
 
 
 def test_input_deleted_while_the_worker_runs(make_napari_viewer, qtbot, stack9, slow_worker):
     viewer = make_napari_viewer()
     source = _add_input(viewer, stack9)
-    widget = _dock(viewer, make_widget(viewer, "sobel"))
-    widget.run()
+    widget = _open(viewer, "sobel")
+    _click(widget._run_button)
+    qtbot.waitUntil(lambda: widget.outputs._worker is not None, timeout=WAIT_MS)
     assert widget.busy and len(viewer.layers) == 2
     viewer.layers.remove(source)
     _workers_done(qtbot)
     qtbot.wait(50)
     assert len(viewer.layers) == 0, "no half-computed orphan layer may stay or appear"
     assert "removed" in widget.status
-    assert widget.run() is None and "No image layer" in widget.status
+    _click(widget._run_button)
+    assert "No image layer" in widget.status
 
 
 def test_output_deleted_while_the_worker_runs(make_napari_viewer, qtbot, stack9, slow_worker):
     operation = OPERATIONS["log"]
     viewer = make_napari_viewer()
     _add_input(viewer, stack9)
-    widget = _dock(viewer, make_widget(viewer, "log"))
-    output = widget.run()
+    widget = _open(viewer, "log")
+    _click(widget._run_button)
+    output = widget.output_layer
+    qtbot.waitUntil(lambda: widget.outputs._worker is not None, timeout=WAIT_MS)
     assert widget.busy
     viewer.layers.remove(output)
     assert not widget.busy
@@ -420,10 +528,10 @@ def test_output_deleted_while_the_worker_runs(make_napari_viewer, qtbot, stack9,
 def test_closing_the_viewer_mid_computation(make_napari_viewer, qtbot, stack9, slow_worker):
     viewer = make_napari_viewer()
     _add_input(viewer, stack9)
-    widget = _dock(viewer, make_widget(viewer, "prewitt"))
-    widget.run()
+    widget = _open(viewer, "prewitt")
+    _click(widget._run_button)
     compare_all(viewer, wait=False)
-    assert widget.busy
+    qtbot.waitUntil(lambda: widget.busy, timeout=WAIT_MS)
     viewer.close()
     _workers_done(qtbot)  # the workers notice, stop, and nothing raises
     qtbot.wait(100)
@@ -475,14 +583,19 @@ def test_compare_all_shows_the_set_in_grid_view_and_restores(make_napari_viewer,
     grid.stride = 2
     before = (grid.enabled, grid.stride, tuple(grid.shape))
     camera = (tuple(viewer.scene.camera.center), viewer.scene.camera.zoom)
-    widget = _dock(viewer, CompareWidget(viewer))
-    widget.input_layer = source
+    widget = _open(viewer, "Compare all")
+    _choose_layer(widget, source)
+    assert widget.input_layer is source
 
-    assert widget.toggle() is True
+    _click(widget._toggle_button)
+    assert is_comparing(viewer)
+    _wait_idle(qtbot, viewer_hub(viewer).comparison)  # panels arrive one by one
+
+    def visible():
+        return [layer for layer in viewer.layers if layer.visible]
+
     assert grid.enabled and grid.stride == 1
-    outputs = viewer_hub(viewer).comparison.outputs
-    _wait_idle(qtbot, outputs)
-    panels = [layer for layer in viewer.layers if layer.visible]
+    panels = visible()
     assert len(panels) == len(COMPARISON) and panels[0] is source and not marks.visible
     for panel, layer in zip(COMPARISON[1:], panels[1:], strict=True):
         assert layer.name == panel.title
@@ -499,24 +612,30 @@ def test_compare_all_shows_the_set_in_grid_view_and_restores(make_napari_viewer,
     assert {displayed_frame(viewer, layer) for layer in panels} == {6}
     assert "Restore" in widget._toggle_button.text
 
-    assert widget.toggle() is False
-    assert list(viewer.layers) == [source, marks]
-    assert marks.visible and not source.name_overlay.visible
+    _click(widget._toggle_button)
+    qtbot.waitUntil(lambda: not is_comparing(viewer), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: marks.visible, timeout=WAIT_MS)
+    assert [layer for layer in viewer.layers if layer.visible] == [source, marks]
+    assert not source.name_overlay.visible
     assert (grid.enabled, grid.stride, tuple(grid.shape)) == before
     assert (tuple(viewer.scene.camera.center), viewer.scene.camera.zoom) == camera
     assert widget._toggle_button.text == "Compare all"
 
 
 def test_compare_grid_png_is_written_and_shows_distinct_panels(
-    make_napari_viewer, stack9, tmp_path
+    make_napari_viewer, qtbot, stack9, tmp_path, monkeypatch
 ):
     import imageio.v3 as iio
+    from qtpy.QtWidgets import QFileDialog
 
     viewer = make_napari_viewer(show=True)
     source = _add_input(viewer, stack9)
-    widget = _dock(viewer, CompareWidget(viewer))
+    widget = _open(viewer, "Compare all")
     compare_all(viewer, source)
-    path = widget.save_grid_png(tmp_path / "grid.png")
+    path = tmp_path / "grid.png"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), "*.png"))
+    _click(widget._png_button)
+    assert "grid.png" in widget.status
     image = iio.imread(path)
     assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 200
     gray = image[..., :3].astype(np.float64).mean(axis=-1)
@@ -541,7 +660,7 @@ def test_statistics_follow_the_frame_the_layer_and_the_mask_threshold(
 ):
     viewer = make_napari_viewer()
     source = _add_input(viewer, stack9)
-    stats = _dock(viewer, StatisticsWidget(viewer))
+    stats = _open(viewer, "Statistics")  # napari hands it a PublicOnlyProxy of the viewer
     viewer.layers.selection.active = source
     viewer.dims.set_current_step(0, 1)  # the tutorial's frame 00000011_001
     expected = image_statistics(stack9[1])
@@ -549,6 +668,7 @@ def test_statistics_follow_the_frame_the_layer_and_the_mask_threshold(
     assert expected["mean"] == 172.52233219146729 and expected["median"] == 195.0
     qtbot.waitUntil(lambda: stats.stack_statistics == image_statistics(stack9), timeout=WAIT_MS)
     assert stats._table.item(3, 0).text() == "172.522"  # mean of the frame
+    assert stats._title.text().startswith("<b>chest</b>")
     counts, edges = intensity_histogram(stack9[1])
     values, drawn_edges = stats._axes.patches[0].get_data()[:2]
     np.testing.assert_array_equal(values, counts)
@@ -558,28 +678,40 @@ def test_statistics_follow_the_frame_the_layer_and_the_mask_threshold(
     qtbot.waitUntil(lambda: stats.frame_statistics == image_statistics(stack9[5]), timeout=WAIT_MS)
 
     assert stats.threshold == OPERATIONS["mask"].defaults()["threshold"]
-    mask = _dock(viewer, MaskWidget(viewer))
-    mask.auto_apply = False
-    mask.set_parameters(threshold=99.0)
+    mask = _open(viewer, "mask")
+    _tick(mask._auto, False)
+    _set_control(mask, "threshold", 99)
     assert stats.threshold == 99.0
     assert stats._axes.lines[-1].get_xdata()[0] == 99.0
 
-    points = viewer.add_points([[1, 2, 3]], name="marks")
+    points = viewer.add_points([[1, 2, 3]], name="my points")
     viewer.layers.selection.active = points
-    assert stats.frame_statistics is None and "Points layer" in stats._title.text()
+    assert stats.frame_statistics is None
+    assert stats._title.text() == "'my points' is a Points layer; select an image or labels layer."
+
+
+def test_statistics_built_directly_show_the_selected_layer(make_napari_viewer, qtbot, stack3):
+    viewer = make_napari_viewer()
+    source = _add_input(viewer, stack3)
+    stats = StatisticsWidget(viewer)
+    viewer.window.add_dock_widget(stats, name="Statistics (by hand)")
+    viewer.layers.selection.active = source
+    qtbot.waitUntil(lambda: stats.stack_statistics == image_statistics(stack3), timeout=WAIT_MS)
 
 
 def test_statistics_follow_a_live_output(make_napari_viewer, qtbot, stack3):
     operation = OPERATIONS["log"]
     viewer = make_napari_viewer()
     _add_input(viewer, stack3)
-    stats = _dock(viewer, StatisticsWidget(viewer))
-    widget = _dock(viewer, make_widget(viewer, "log"))
-    output = widget.run(wait=True)
+    stats = _open(viewer, "Statistics")
+    widget = _open(viewer, "log")
+    _click(widget._run_button)
+    _wait_idle(qtbot, widget)
+    output = widget.output_layer
     viewer.layers.selection.active = output
     expected = image_statistics(operation(stack3))
     qtbot.waitUntil(lambda: stats.stack_statistics == expected, timeout=WAIT_MS)
-    widget.set_parameters(sigma=2.0)  # a live preview rewrites the layer's data in place
+    _set_control(widget, "sigma", 2.0)  # a live preview rewrites the layer's data in place
     expected = image_statistics(operation(stack3, sigma=2.0))
     qtbot.waitUntil(lambda: stats.stack_statistics == expected, timeout=WAIT_MS)
     frame = operation(stack3[1], sigma=2.0)
@@ -605,7 +737,7 @@ def test_console_add_filter_and_compare_all(make_napari_viewer, stack3):
     panels = napari_xray.compare_all(viewer, source)
     assert len(panels) == len(COMPARISON) and viewer.canvas.grid.enabled
     assert restore_view(viewer) and not viewer.canvas.grid.enabled
-    assert len(viewer.layers) == 3
+    assert [layer for layer in viewer.layers if layer.visible] == [source, sobel, extra]
 
 
 def test_console_forgets_calls_whose_layers_are_gone(make_napari_viewer, stack3):
@@ -619,21 +751,29 @@ def test_console_forgets_calls_whose_layers_are_gone(make_napari_viewer, stack3)
     assert [key for _, key in viewer_hub(viewer).console] == ["sobel"]
 
 
-def test_gif_button_round_trips_nine_frames(make_napari_viewer, stack9, tmp_path):
+def test_gif_button_saves_what_the_canvas_shows(
+    make_napari_viewer, stack9, tmp_path, monkeypatch
+):
     import imageio.v3 as iio
+    from qtpy.QtWidgets import QFileDialog
 
     viewer = make_napari_viewer()
     source = _add_input(viewer, stack9)
-    widget = _dock(viewer, CompareWidget(viewer))
-    widget.gif_duration = 0.25
+    source.contrast_limits = (40.0, 220.0)
+    widget = _open(viewer, "Compare all")
+    spin = widget._duration.native
+    _type_into(spin, 0.25)
     viewer.layers.selection.active = source
-    path = widget.save_gif(tmp_path / "series.gif")
+    path = tmp_path / "series.gif"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(path), "*.gif"))
+    _click(widget._gif_button)
+    assert "Saved 'chest'" in widget.status
     frames = iio.imread(path, index=None)
     assert frames.shape[0] == 9
     gray = frames if frames.ndim == 3 else frames[..., 0]
-    np.testing.assert_array_equal(gray, np.rint(normalize(stack9)).astype(np.uint8))
+    shown = np.clip((stack9.astype(np.float64) - 40.0) / 180.0, 0, 1)
+    np.testing.assert_array_equal(gray, np.rint(shown * 255).astype(np.uint8))
     assert iio.immeta(path, index=0)["duration"] == 250
-    assert "Saved" in widget.status
 
 
 def test_napari_save_layers_uses_the_gif_writer(make_napari_viewer, stack3, tmp_path):
@@ -645,55 +785,3 @@ def test_napari_save_layers_uses_the_gif_writer(make_napari_viewer, stack3, tmp_
     assert [Path(p).name for p in written] == ["three.gif"]
     assert iio.imread(written[0], index=None).shape[0] == 3
     assert source.data is not None
-
-
-# --------------------------------------------------------------------------- napari-xray view
-
-
-def test_view_subcommand_is_registered():
-    from napari_xray import cli
-
-    args = cli.build_parser().parse_args(["view", "frames", "--no-run"])
-    assert args.run is cli.view_command and args.input == "frames" and args.no_run
-
-
-def test_view_opens_the_series_with_the_compare_widget(make_napari_viewer, stack9):
-    viewer = make_napari_viewer()
-    open_viewer(viewer=viewer)
-    (layer,) = viewer.layers
-    np.testing.assert_array_equal(layer.data, stack9)
-    assert any(isinstance(w, CompareWidget) for w in viewer.window.dock_widgets.values())
-
-
-def test_view_opens_input_with_the_plugin(make_napari_viewer, xray_paths):
-    viewer = make_napari_viewer()
-    open_viewer(xray_paths[1], viewer=viewer, compare=True)
-    assert viewer.layers[0].data.shape == (1024, 1024)
-    assert is_comparing(viewer)
-
-
-def test_view_falls_back_to_the_phantom(make_napari_viewer, monkeypatch, tmp_path, capsys):
-    monkeypatch.setenv("NAPARI_XRAY_DATA_DIR", str(tmp_path / "no-frames-here"))
-    viewer = make_napari_viewer()
-    open_viewer(viewer=viewer)
-    assert [layer.name for layer in viewer.layers] == ["synthetic phantom"]
-    assert "phantom" in capsys.readouterr().err
-
-
-def test_view_missing_input_fails_before_any_window(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        open_viewer(tmp_path / "missing.png")
-
-
-@pytest.mark.slow
-def test_view_command_line_end_to_end(xray_dir):
-    script = Path(sys.executable).with_name("napari-xray")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "napari_xray.cli"]
-    result = subprocess.run(
-        [*command, "view", "--no-run"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "NAPARI_XRAY_DATA_DIR": str(xray_dir)},
-    )
-    assert result.returncode == 0, result.stderr

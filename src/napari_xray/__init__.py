@@ -42,6 +42,7 @@ _PUBLIC = {
     "compare_all": "plugin.console",
     "add_filter": "plugin.console",
     "restore_view": "plugin.console",
+    "prefer_napari_xray_reader": "plugin.viewer",
 }
 
 __all__ = ["__version__", *_PUBLIC]

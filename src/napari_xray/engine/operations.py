@@ -1,7 +1,8 @@
 """Every operation napari-xray offers, described once in :data:`OPERATIONS`.
 
-An :class:`Operation` holds its pure function, its :class:`Parameter` s (kinds,
-ranges, defaults) and how its result is presented (layer type, colormaps,
+An :class:`Operation` holds its pure function, its
+:class:`~napari_xray.engine.parameters.Parameter` s (kinds, ranges, defaults, help)
+and how its result is presented (layer type, colormaps,
 contrast limits, captions). :data:`COMPARISON` lists the tutorial's side-by-side
 panels; :data:`HISTOGRAM_THRESHOLD` names the parameter that intensity histograms
 mark with a line. Widgets, the command line, the comparison and the batch read
@@ -19,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from napari_xray.engine import filters
+from napari_xray.engine.parameters import Parameter
 
 __all__ = [
     "COMPARISON",
@@ -41,81 +43,6 @@ DISPLAY_PERCENTILES = (0.5, 99.5)
 _SAMPLE_PIXELS = 1 << 16
 
 
-@dataclass(frozen=True)
-class Parameter:
-    """One parameter of an operation, with everything a widget or CLI needs to offer it.
-
-    ``kind`` is ``float``, ``int``, ``bool`` or ``str``; ``choices`` lists the
-    allowed strings for a ``str`` parameter; ``minimum``/``maximum``/``step``
-    bound a number. ``optional`` numbers may be ``None`` (the function then
-    picks its documented default).
-    """
-
-    name: str
-    kind: type
-    default: Any
-    label: str = ""
-    minimum: float | None = None
-    maximum: float | None = None
-    step: float | None = None
-    choices: tuple[str, ...] = ()
-    optional: bool = False
-    help: str = ""
-    #: For a number in the input's units: the useful range given the data's
-    #: (min, max); widgets range their slider over it.
-    data_range: Callable[[float, float], tuple[float, float]] | None = None
-    choice_titles: Mapping[str, str] = field(default_factory=dict, hash=False)
-    marks_threshold: bool = False
-
-    @property
-    def title(self) -> str:
-        """The label shown to people (the name with spaces, capitalised, if none was given)."""
-        return self.label or self.name.replace("_", " ").capitalize()
-
-    def caption(self, value: Any) -> str:
-        """How ``value`` reads in a title: ``"σ=1"``, ``"normalize off"``, ``"binary"``."""
-        if self.kind is bool:
-            return f"{self.name} {'on' if value else 'off'}"
-        if self.kind is str:
-            return self.choice_titles.get(value, str(value))
-        return f"{self.title}={value:g}"
-
-    def coerce(self, value: Any) -> Any:
-        """Return ``value`` converted to this parameter's kind, or raise a ValueError saying why.
-
-        Strings (from the command line) are parsed; numbers are range-checked.
-        """
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "auto", "")):
-            if self.optional:
-                return None
-            raise ValueError(f"{self.name} needs a value (default {self.default!r})")
-        if self.kind is bool:
-            if isinstance(value, str):
-                lowered = value.lower()
-                if lowered in ("1", "true", "yes", "on"):
-                    return True
-                if lowered in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(f"{self.name} must be true or false, got {value!r}")
-            return bool(value)
-        if self.kind is str:
-            text = str(value)
-            if self.choices and text not in self.choices:
-                raise ValueError(
-                    f"{self.name} must be one of {', '.join(self.choices)}; got {value!r}"
-                )
-            return text
-        try:
-            number = self.kind(float(value)) if self.kind is int else float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{self.name} must be a number, got {value!r}") from None
-        if self.minimum is not None and number < self.minimum:
-            raise ValueError(f"{self.name}={number:g} is below its minimum {self.minimum:g}")
-        if self.maximum is not None and number > self.maximum:
-            raise ValueError(f"{self.name}={number:g} is above its maximum {self.maximum:g}")
-        return number
-
-
 class Presentation(NamedTuple):
     """How a result is shown: the napari layer type and the dtype of the layer's data."""
 
@@ -127,13 +54,16 @@ class Presentation(NamedTuple):
 class Operation:
     """An engine operation: its pure function and how to present its result.
 
-    ``key`` is the short name used on the command line, in layer names and as
-    the Zarr array name. ``colormaps`` lists the tutorial's colormaps for the
-    result, the first being the default. ``short_title`` names the operation in
-    captions (a format string over the parameter values, e.g. ``"Mask >
-    {threshold:g}"``; default ``title``). ``contrast_percentiles`` are the
-    percentiles of a float result mapped to the ends of the colormap (``None``:
-    its min and max).
+    ``key`` is the short name used on the command line and as the Zarr array
+    name. ``colormaps`` lists the tutorial's colormaps for the result, the first
+    being the default. ``short_title`` names the operation in captions (a format
+    string over the parameter values, e.g. ``"Mask > {threshold:g}"``; default
+    ``title``); ``abbreviation`` names it in layer names (default
+    ``short_title``). ``contrast_percentiles`` are the percentiles of a float
+    result mapped to the ends of the colormap (``None``: its min and max).
+    ``rules`` check values that are fine one by one but not together: each takes
+    the effective values (see :meth:`effective_values`) and returns a sentence
+    saying what to change, or ``None``.
     """
 
     key: str
@@ -144,6 +74,8 @@ class Operation:
     description: str = ""
     short_title: str = ""
     contrast_percentiles: tuple[float, float] | None = DISPLAY_PERCENTILES
+    abbreviation: str = ""
+    rules: tuple[Callable[[Mapping[str, Any]], str | None], ...] = ()
 
     @property
     def default_colormap(self) -> str:
@@ -220,6 +152,47 @@ class Operation:
         text = template.format(**values)
         return text + (f" ({', '.join(extras)})" if extras else "")
 
+    def layer_name(self, params: Mapping[str, Any] | None = None) -> str:
+        """The operation first, then its parameters, for a layer name: ``"LoG σ=3"``.
+
+        ``abbreviation`` (else ``short_title``, else ``title``) filled in with the
+        parameter values, then the other parameters :meth:`caption` names:
+        ``"Canny σ=2"``, ``"Mask > 150 binary"``, ``"Sobel normalize off"``.
+        """
+        values = self.resolve(params)
+        template = self.abbreviation or self.short_title or self.title
+        used = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        extras = [p.caption(value) for p, value in self._shown(values) if p.name not in used]
+        text = template.format(**values)
+        return text + (f" {', '.join(extras)}" if extras else "")
+
+    def effective_values(
+        self, params: Mapping[str, Any] | None = None, dtype=None
+    ) -> dict[str, Any]:
+        """:meth:`resolve`, with each optional number on auto replaced by the value used.
+
+        ``dtype`` is the input's (needed for ``auto_value``; default uint8).
+        """
+        dtype = np.dtype(np.uint8 if dtype is None else dtype)
+        values = self.resolve(params)
+        for p in self.parameters:
+            if values[p.name] is None and p.auto_value is not None:
+                values[p.name] = float(p.auto_value(dtype))
+        return values
+
+    def problem(self, params: Mapping[str, Any] | None = None, dtype=None) -> str | None:
+        """Why these parameters cannot be used together on ``dtype`` input, or ``None``.
+
+        A sentence for people that says what to change (from :attr:`rules`);
+        a single bad value raises as in :meth:`resolve`.
+        """
+        values = self.effective_values(params, dtype)
+        for rule in self.rules:
+            message = rule(values)
+            if message:
+                return message
+        return None
+
     def presentation(self, dtype) -> Presentation:
         """How a result of ``dtype`` is shown.
 
@@ -272,11 +245,20 @@ def _subsample(result: np.ndarray) -> np.ndarray:
     return result[..., ::stride, ::stride]
 
 
-_SIGMA_HELP = "Gaussian standard deviation in pixels"
-
-
 def _sigma(default: float) -> Parameter:
-    return Parameter("sigma", float, default, "σ", 0.1, filters.MAX_SIGMA, 0.1, help=_SIGMA_HELP)
+    return Parameter(
+        "sigma",
+        float,
+        default,
+        "σ",
+        0.1,
+        filters.MAX_SIGMA,
+        0.1,
+        help="Width of the Gaussian smoothing, in pixels: larger σ ignores finer detail "
+        "and finds broader edges.",
+        log_scale=True,
+        decimals=2,
+    )
 
 
 def _gradient_range(low: float, high: float) -> tuple[float, float]:
@@ -284,7 +266,7 @@ def _gradient_range(low: float, high: float) -> tuple[float, float]:
     return 0.0, 4.0 * math.sqrt(2.0) * (high - low)
 
 
-def _gradient_threshold(name: str, label: str, percent: int) -> Parameter:
+def _gradient_threshold(name: str, label: str, percent: int, role: str) -> Parameter:
     return Parameter(
         name,
         float,
@@ -294,9 +276,28 @@ def _gradient_threshold(name: str, label: str, percent: int) -> Parameter:
         None,
         1.0,
         optional=True,
-        help=f"gradient magnitude; default {percent}% of the dtype's max",
+        help=f"{role} (gradient magnitude, in the image's intensity units). With auto it "
+        f"is {percent} % of the image type's maximum: {2.55 * percent:g} for 8-bit images, "
+        f"{percent / 100:g} for float images.",
         data_range=_gradient_range,
+        auto_value=lambda dtype, fraction=percent / 100: fraction * filters.dtype_max(dtype),
     )
+
+
+def _thresholds_in_order(values: Mapping[str, Any]) -> str | None:
+    low, high = values["low_threshold"], values["high_threshold"]
+    if low is not None and high is not None and low > high:
+        return (
+            f"The low threshold ({low:g}) is above the high threshold ({high:g}); "
+            "lower it or raise the high threshold."
+        )
+    return None
+
+
+_NORMALIZE_HELP = (
+    "Stretch each frame's result to 0–255 (as the tutorial shows it); off keeps the raw "
+    "gradient magnitudes."
+)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -309,6 +310,7 @@ OPERATIONS: dict[str, Operation] = {
             parameters=(_sigma(1.0),),
             colormaps=("gray",),
             description="Second-derivative edge response (scipy.ndimage.gaussian_laplace).",
+            abbreviation="LoG",
         ),
         Operation(
             key="gradient",
@@ -324,7 +326,9 @@ OPERATIONS: dict[str, Operation] = {
             key="sobel",
             title="Sobel magnitude",
             function=filters.sobel_magnitude,
-            parameters=(Parameter("normalize", bool, True, "Normalize to 0–255"),),
+            parameters=(
+                Parameter("normalize", bool, True, "Normalize to 0–255", help=_NORMALIZE_HELP),
+            ),
             colormaps=("gray", "CMRmap", "hot"),
             description="hypot of the Sobel derivatives along both image axes.",
             short_title="Sobel",
@@ -335,7 +339,7 @@ OPERATIONS: dict[str, Operation] = {
             function=filters.fourier_prewitt,
             parameters=(
                 _sigma(1.0),
-                Parameter("normalize", bool, True, "Normalize to 0–255"),
+                Parameter("normalize", bool, True, "Normalize to 0–255", help=_NORMALIZE_HELP),
             ),
             colormaps=("nipy_spectral", "prism", "terrain"),
             description="Gaussian smoothing in the Fourier domain, then the Prewitt "
@@ -348,12 +352,24 @@ OPERATIONS: dict[str, Operation] = {
             function=filters.canny,
             parameters=(
                 _sigma(2.0),
-                _gradient_threshold("low_threshold", "Low threshold", 10),
-                _gradient_threshold("high_threshold", "High threshold", 20),
+                _gradient_threshold(
+                    "low_threshold",
+                    "Low threshold",
+                    10,
+                    "Weak edge pixels are kept only where they touch a strong edge; "
+                    "gradients below this are never edges",
+                ),
+                _gradient_threshold(
+                    "high_threshold",
+                    "High threshold",
+                    20,
+                    "Gradients above this are strong edges that start an edge line",
+                ),
             ),
             colormaps=("gray",),
             description="True Canny: smoothing, gradient, non-maximum suppression, hysteresis.",
             short_title="Canny",
+            rules=(_thresholds_in_order,),
         ),
         Operation(
             key="mask",
@@ -365,7 +381,8 @@ OPERATIONS: dict[str, Operation] = {
                     float,
                     150.0,
                     "Threshold",
-                    help="keep pixels above it",
+                    help="Pixels brighter than this are kept (in the image's intensity "
+                    "units); the others become 0.",
                     data_range=lambda low, high: (low, high),
                     marks_threshold=True,
                 ),
@@ -376,6 +393,8 @@ OPERATIONS: dict[str, Operation] = {
                     "Mode",
                     choices=("keep", "binary"),
                     choice_titles={"keep": "values"},
+                    help="keep: the kept pixels keep their values; binary: a mask "
+                    "(1 where kept, shown as labels).",
                 ),
             ),
             colormaps=("gray",),

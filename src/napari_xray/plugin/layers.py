@@ -27,18 +27,49 @@ __all__ = [
     "LayerPickerMixin",
     "labels_colormap",
     "layer_alive",
+    "layer_kind",
     "qt_alive",
     "napari_colormap",
     "output_kwargs",
     "output_metadata",
     "output_name",
+    "same_layer",
     "spatial_kwargs",
+    "unwrap",
 ]
 
 #: Key of the napari-xray entry in an output layer's ``metadata``.
 METADATA_KEY = "napari_xray"
 
 _OPEN_HINT = "open one (File ▸ Open Sample ▸ napari-xray ▸ Chest X-ray series)"
+
+
+def unwrap(obj: Any) -> Any:
+    """The napari object behind ``obj`` when it is a proxy, else ``obj`` itself.
+
+    napari hands plugin widgets a ``PublicOnlyProxy`` of the viewer, and every
+    layer reached through it (``viewer.layers[0]``, ``layers.selection.active``,
+    the return of ``viewer.add_image``) is a new proxy: ``proxy is layer`` is
+    false and ``id(proxy)`` changes from one access to the next. Compare and
+    store the objects this returns.
+    """
+    import wrapt
+
+    while isinstance(obj, wrapt.ObjectProxy):
+        obj = obj.__wrapped__
+    return obj
+
+
+def same_layer(first: Any, second: Any) -> bool:
+    """True when ``first`` and ``second`` are the same layer, proxied or not (never for None)."""
+    if first is None or second is None:
+        return False
+    return unwrap(first) is unwrap(second)
+
+
+def layer_kind(layer: Any) -> str:
+    """The napari layer type of ``layer`` as people read it: ``"Image"``, ``"Points"`` …"""
+    return type(unwrap(layer)).__name__
 
 
 def qt_alive(widget) -> bool:
@@ -65,7 +96,7 @@ class LayerPickerMixin:
     @input_layer.setter
     def input_layer(self, layer: Layer) -> None:
         self._image.reset_choices()
-        self._image.value = layer
+        self._image.value = unwrap(layer)
 
     @property
     def status(self) -> str:
@@ -99,7 +130,7 @@ def input_problem(layer: Layer | None) -> str | None:
         return f"No image layer to filter: {_OPEN_HINT} and choose it above."
     if not isinstance(layer, Image):
         return (
-            f"'{layer.name}' is a {type(layer).__name__} layer; the X-ray filters work on "
+            f"'{layer.name}' is a {layer_kind(layer)} layer; the X-ray filters work on "
             "grayscale Image layers. Choose an image layer above."
         )
     if layer.rgb:
@@ -137,19 +168,21 @@ def image_layer_choices(viewer: napari.Viewer, exclude=None) -> list[tuple[str, 
 
     if viewer is None:
         return []
+    layers = [unwrap(layer) for layer in unwrap(viewer).layers]
     return [
         (layer.name, layer)
-        for layer in viewer.layers
+        for layer in layers
         if isinstance(layer, Image) and not (exclude is not None and exclude(layer))
     ]
 
 
 def layer_alive(viewer: napari.Viewer, layer: Layer | None) -> bool:
-    """True when ``layer`` is (this very object) still in ``viewer.layers``."""
+    """True when ``layer`` (this very layer, proxied or not) is still in ``viewer.layers``."""
     if layer is None or viewer is None:
         return False
+    target = unwrap(layer)
     try:
-        return any(candidate is layer for candidate in viewer.layers)
+        return any(unwrap(candidate) is target for candidate in unwrap(viewer).layers)
     except RuntimeError:  # the viewer's Qt side is gone
         return False
 
@@ -259,8 +292,13 @@ def spatial_kwargs(layer: Layer) -> dict[str, Any]:
 
 
 def output_name(input_layer: Layer, operation: Operation, params: Mapping[str, Any]) -> str:
-    """An output layer's name: the input's name, the operation and its parameters."""
-    return f"{input_layer.name} {operation.describe(params)}"
+    """An output layer's name, the operation first: ``"LoG σ=3 · chest X-ray series"``.
+
+    The layer list cuts long names at the end, so the operation and its parameters
+    (:meth:`~napari_xray.engine.operations.Operation.layer_name`) come before the
+    input's name.
+    """
+    return f"{operation.layer_name(params)} · {input_layer.name}"
 
 
 def _plain(value: Any) -> Any:

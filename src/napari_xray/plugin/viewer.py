@@ -1,14 +1,19 @@
 """Open napari with the X-ray series (or INPUT) and the comparison widget docked
-(what ``napari-xray view [INPUT]`` runs).
+(what ``napari-xray view [INPUT]`` runs), and make napari-xray napari's reader of
+choice for X-ray files.
 
 Without INPUT the viewer opens the ``series`` sample (the nine ChestX-ray8
 frames, from ``NAPARI_XRAY_DATA_DIR`` or the download cache); when those cannot
 be had it says so and opens the synthetic ``phantom`` instead. INPUT (a PNG, a
 DICOM file or a folder of frames) is read with napari-xray's reader.
+:func:`prefer_napari_xray_reader` records napari-xray in napari's reader
+preferences (``plugins.extension2reader``) for PNG and DICOM files and folders,
+so File ▸ Open no longer asks, nor preselects "napari builtins".
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,9 +21,45 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pragma: no cover
     import napari
 
-__all__ = ["open_viewer"]
+__all__ = ["READER_PATTERNS", "open_viewer", "prefer_napari_xray_reader"]
 
 PLUGIN = "napari-xray"
+#: napari's reader-preference patterns napari-xray takes: its file types, and every
+#: folder (napari matches a folder as its path followed by the separator).
+READER_PATTERNS = ("*.png", "*.PNG", "*.dcm", "*.DCM", "*.dicom", "*" + os.sep)
+
+
+def prefer_napari_xray_reader(prefer: bool = True) -> dict[str, str]:
+    """Make napari open PNG and DICOM files and folders with napari-xray, without asking.
+
+    ``napari_xray.prefer_napari_xray_reader()`` sets napari-xray as the preferred
+    reader for ``*.png``, ``*.dcm``, ``*.dicom`` and folders in napari's settings
+    (Preferences ▸ Plugins; ``plugins.extension2reader``), which napari keeps
+    between sessions, as when "Remember this choice" is ticked in its reader
+    dialog. A folder napari-xray cannot read (e.g. another plugin's Zarr store)
+    then fails with napari-xray first and napari offers the other readers.
+
+    Parameters
+    ----------
+    prefer : bool
+        ``False`` removes these preferences again (only those naming napari-xray).
+
+    Returns
+    -------
+    dict of str to str
+        napari's reader preferences afterwards, pattern → plugin.
+    """
+    from napari.settings import get_settings
+
+    settings = get_settings()
+    preferences = dict(settings.plugins.extension2reader)
+    for pattern in READER_PATTERNS:
+        if prefer:
+            preferences[pattern] = PLUGIN
+        elif preferences.get(pattern) == PLUGIN:
+            del preferences[pattern]
+    settings.plugins.extension2reader = preferences
+    return dict(settings.plugins.extension2reader)
 
 
 def _sample_error(error: BaseException):
@@ -42,6 +83,10 @@ def open_viewer(
     show: bool = True,
 ) -> napari.Viewer:
     """Open the series (or ``path``) in a napari viewer with the comparison widget docked.
+
+    Also makes napari-xray napari's preferred reader for PNG and DICOM files and
+    folders (:func:`prefer_napari_xray_reader`), so that File ▸ Open reads them
+    with it.
 
     Parameters
     ----------
@@ -70,8 +115,8 @@ def open_viewer(
     import napari
 
     from napari_xray.plugin.console import compare_all
-    from napari_xray.plugin.widgets.compare import CompareWidget
 
+    prefer_napari_xray_reader()
     own_viewer = viewer is None
     if viewer is None:
         viewer = napari.Viewer(title="napari-xray", show=show)
@@ -91,8 +136,8 @@ def open_viewer(
                     file=sys.stderr,
                 )
                 viewer.open_sample(PLUGIN, "phantom")
-        widget = CompareWidget(viewer)
-        viewer.window.add_dock_widget(widget, name="Compare all (napari-xray)", area="right")
+        # As the menu opens it, so the menu shows this dock instead of adding a second one.
+        viewer.window.add_plugin_dock_widget(PLUGIN, "Compare all")
         if compare:
             compare_all(viewer, wait=False)
     except BaseException:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Label, PushButton
 from superqt.utils import qthrottled
 
 from napari_xray.engine.operations import Operation, get_operation
@@ -28,10 +28,13 @@ from napari_xray.plugin.layers import (
     image_layer_choices,
     input_problem,
     qt_alive,
+    same_layer,
+    unwrap,
 )
 from napari_xray.plugin.outputs import SyncedOutputs
 from napari_xray.plugin.result_layers import OutputSpec
 from napari_xray.plugin.widgets.controls import ParameterControl
+from napari_xray.plugin.widgets.form import DockForm
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -50,7 +53,7 @@ __all__ = [
 ]
 
 
-class OperationWidget(LayerPickerMixin, Container):
+class OperationWidget(LayerPickerMixin, DockForm):
     """The widget of one engine operation, built from its description.
 
     Parameters
@@ -80,6 +83,9 @@ class OperationWidget(LayerPickerMixin, Container):
                 raise TypeError("OperationWidget needs an operation (or use e.g. SobelWidget)")
             op = get_operation(key)
         super().__init__(labels=True)
+        # napari hands dock widgets a proxy of the viewer; work on the viewer itself so
+        # that layers compare by identity (see napari_xray.plugin.layers.unwrap).
+        napari_viewer = unwrap(napari_viewer)
         self.viewer = napari_viewer
         self.operation = op
         self._outputs: SyncedOutputs | None = None
@@ -88,7 +94,10 @@ class OperationWidget(LayerPickerMixin, Container):
 
         self._header = Label(name="header", value=f"<b>{op.title}</b>", tooltip=op.description)
         self._header.label = ""
-        self._image = ComboBox(name="image_layer", label="Image", choices=self._image_choices)
+        self._image = ComboBox(
+            name="image_layer", label="Image", choices=self._image_choices,
+            tooltip="The image layer to filter: a grayscale frame or a stack of frames.",
+        )
         self.controls = {
             p.name: ParameterControl(p, intensity=p.name in op.intensity_parameters)
             for p in op.parameters
@@ -96,13 +105,24 @@ class OperationWidget(LayerPickerMixin, Container):
         self._colormap = ComboBox(
             name="colormap_choice", label="Colormap", choices=list(op.colormaps),
             value=op.default_colormap,
+            tooltip="Colormap of the output layer; changing it recolours the layer without "
+            "recomputing it.",
         )
         self._colormap.enabled = len(op.colormaps) > 1
-        self._auto = CheckBox(name="auto_apply_check", text="Auto-apply (live preview)", value=True)
-        self._new_layer = CheckBox(
-            name="new_layer_check", text="New layer on Run (keep the previous one)", value=False
+        self._auto = CheckBox(
+            name="auto_apply_check", text="Auto-apply (live preview)", value=True,
+            tooltip="Every parameter change recomputes the frame on screen at once, then the "
+            "rest of the stack in the background.",
         )
-        self._run_button = PushButton(name="run_button", text="Run")
+        self._new_layer = CheckBox(
+            name="new_layer_check", text="New layer on Run (keep the previous one)", value=False,
+            tooltip="Run adds a new output layer and keeps the previous one; live changes "
+            "update the newest.",
+        )
+        self._run_button = PushButton(
+            name="run_button", text="Run",
+            tooltip="Filter the chosen image with these parameters.",
+        )
         self._status = Label(name="status_line", value="")
         for widget in (self._auto, self._new_layer, self._run_button, self._status):
             widget.label = ""
@@ -119,6 +139,7 @@ class OperationWidget(LayerPickerMixin, Container):
             ]
         )
         self._status.native.setWordWrap(True)
+        self.finish_form()
 
         # The first parameter change of an event-loop turn is previewed at once; later
         # ones in the same turn coalesce into one preview with the final values.
@@ -134,7 +155,7 @@ class OperationWidget(LayerPickerMixin, Container):
             emitter.connect(self._refresh_choices)
         self.native.destroyed.connect(_closer(self))
 
-        active = napari_viewer.layers.selection.active
+        active = unwrap(napari_viewer.layers.selection.active)
         if active is not None and input_problem(active) is None and not self._owns(active):
             self._image.value = active
         self._on_image_changed()
@@ -227,10 +248,15 @@ class OperationWidget(LayerPickerMixin, Container):
         if problem:
             self._set_status(problem)
             return None
+        params = self.parameters()
+        problem = self.operation.problem(params, layer.data.dtype)
+        if problem:
+            self._set_status(problem)
+            return None
         if new_layer is None:
             new_layer = bool(self._new_layer.value)
         outputs = self._outputs_for(layer, new_layer=new_layer)
-        spec = OutputSpec(self.operation, self.parameters(), (str(self._colormap.value),))
+        spec = OutputSpec(self.operation, params, (str(self._colormap.value),))
         try:
             (layers,) = outputs.update(layer, [spec], wait=wait)
         except ValueError as error:
@@ -255,10 +281,14 @@ class OperationWidget(LayerPickerMixin, Container):
                 return reason
         return input_problem(None)
 
-    def _on_parameter_changed(self, _value=None) -> None:
+    def _publish_intensities(self) -> None:
+        """Announce the intensity parameters (the Statistics dock draws the mask threshold)."""
         hub = viewer_hub(self.viewer)
         for name in self.operation.intensity_parameters:
             hub.publish(self.operation.key, name, self.controls[name].value)
+
+    def _on_parameter_changed(self, _value=None) -> None:
+        self._publish_intensities()
         if not self._auto.value:
             return
         self._preview_pending = True
@@ -282,17 +312,16 @@ class OperationWidget(LayerPickerMixin, Container):
         if layer is None or problem:
             return
         low, high = data_range(layer)
-        integer = layer.data.dtype.kind in "biu"
-        for name in self.operation.intensity_parameters:
-            parameter = self.operation.parameter(name)
-            self.controls[name].set_range(*parameter.data_range(low, high), integer=integer)
+        for control in self.controls.values():
+            control.fit_input(low, high, layer.data.dtype)
+        self._publish_intensities()
 
     def _outputs_for(self, layer, *, new_layer: bool) -> SyncedOutputs:
         outputs = self._outputs
         if (
             outputs is not None
             and outputs.layers()
-            and (new_layer or outputs.input_layer is not layer)
+            and (new_layer or not same_layer(outputs.input_layer, layer))
         ):
             self._retire(outputs)
             outputs = None

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
+    QFrame,
     QHeaderView,
     QLabel,
+    QScrollArea,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -31,7 +33,16 @@ from superqt.utils import qdebounced
 from napari_xray.engine.operations import HISTOGRAM_THRESHOLD
 from napari_xray.engine.statistics import image_statistics, intensity_histogram
 from napari_xray.plugin.hub import viewer_hub
-from napari_xray.plugin.layers import METADATA_KEY, displayed_plane, layer_alive, qt_alive
+from napari_xray.plugin.layers import (
+    METADATA_KEY,
+    displayed_plane,
+    layer_alive,
+    layer_kind,
+    qt_alive,
+    same_layer,
+    unwrap,
+)
+from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -89,6 +100,9 @@ class StatisticsWidget(QWidget):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
+        # napari hands dock widgets a proxy of the viewer, and every layer reached through
+        # it is a new proxy: keep (weak) references to the layers themselves.
+        napari_viewer = unwrap(napari_viewer)
         self.viewer = napari_viewer
         self.frame_statistics: dict | None = None
         self.stack_statistics: dict | None = None
@@ -122,10 +136,21 @@ class StatisticsWidget(QWidget):
         self._canvas = FigureCanvasQTAgg(self._figure)
         self._canvas.setSizePolicy(QSizePolicy.Expanding, QSizePolicy.Expanding)
         self._canvas.setMinimumHeight(180)
-        layout = QVBoxLayout(self)
+        # The figures scroll inside the dock rather than growing the window.
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.addWidget(self._title)
         layout.addWidget(self._table)
         layout.addWidget(self._canvas)
+        self._scroll = QScrollArea(self)
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        self._scroll.setWidget(content)
+        self._scroll.setMinimumHeight(MIN_DOCK_HEIGHT)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._scroll)
 
         self._refresh_debounced = qdebounced(self.refresh, timeout=_DEBOUNCE_MS, parent=self)
 
@@ -165,7 +190,7 @@ class StatisticsWidget(QWidget):
             self._title.setText(
                 "Select an image or labels layer to see its statistics."
                 if layer is None
-                else f"'{layer.name}' is a {type(layer).__name__} layer; select an image "
+                else f"'{layer.name}' is a {layer_kind(layer)} layer; select an image "
                 "or labels layer."
             )
             self._fill()
@@ -209,7 +234,7 @@ class StatisticsWidget(QWidget):
                     emitter.disconnect(self._schedule)
                 except (RuntimeError, ValueError, TypeError):  # pragma: no cover
                     pass
-        layer = self.viewer.layers.selection.active
+        layer = unwrap(self.viewer.layers.selection.active)
         self._layer_ref = weakref.ref(layer) if layer is not None else None
         if layer is not None:
             layer.events.set_data.connect(self._schedule)
@@ -222,7 +247,7 @@ class StatisticsWidget(QWidget):
 
     def _on_outputs_completed(self, layers) -> None:
         layer = self.layer
-        if layer is not None and any(layer is done for done in layers) and qt_alive(self):
+        if layer is not None and any(same_layer(layer, done) for done in layers) and qt_alive(self):
             self._schedule()
 
     def _stack_for(self, layer) -> dict | None:
