@@ -28,11 +28,13 @@ _PUBLIC = {
     "OPERATIONS": "engine.operations",
     "get_operation": "engine.operations",
     "run_operation": "engine.operations",
+    "run_operations": "engine.pipeline",
     # statistics
     "image_statistics": "engine.statistics",
     "intensity_histogram": "engine.statistics",
     # files and sample data
     "read_xray": "io.read",
+    "XrayError": "errors",
     "XrayReadError": "errors",
     "SampleDataError": "errors",
     "load_sample": "samples",
