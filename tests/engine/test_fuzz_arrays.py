@@ -6,7 +6,7 @@ import collections
 
 import pytest
 
-from .fuzz_arrays import CLEAR_ERROR, RIGHT_ANSWER, array_cases, check_array_case
+from fuzz_arrays import CLEAR_ERROR, RIGHT_ANSWER, array_cases, check_array_case
 
 SEED = 20261201
 COUNT = 400

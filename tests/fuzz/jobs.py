@@ -36,7 +36,7 @@ import numpy as np
 from .framework import CLEAR_ERROR, FAILURE, RIGHT_ANSWER, FuzzClass, Outcome
 
 TESTS_DIR = Path(__file__).resolve().parents[1]
-SLOW_READS = TESTS_DIR / "batch_with_slow_reads.py"
+SLOW_READS = TESTS_DIR / "batch" / "batch_with_slow_reads.py"
 #: Seconds each batch frame read is delayed by.
 READ_DELAY = "0.08"
 #: Longest a stopped or finishing run may take before it counts as a hang.

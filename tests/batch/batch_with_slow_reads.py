@@ -1,6 +1,6 @@
 """Run ``napari-xray`` with every batch frame read late, so a test can stop a run half-way.
 
-    python tests/batch_with_slow_reads.py SECONDS batch INPUT … --out STORE.zarr …
+    python tests/batch/batch_with_slow_reads.py SECONDS batch INPUT … --out STORE.zarr …
 
 The product has no delay of its own: this script registers itself as Dask's
 worker preload (``distributed.worker.preload``, set through the environment
