@@ -117,6 +117,10 @@ def run_once(frames_dir: Path, store: Path, workers: int, args) -> tuple[object,
 
 
 def main(argv=None) -> int:
+    """Generate the frames once, run the batch for each worker count, print the figures."""
+    from machine import print_machine
+
+    print_machine(("numpy", "scipy", "opencv-python-headless", "zarr", "dask", "distributed"))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, default=200, help="number of PNGs (≥ 200)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
