@@ -111,6 +111,8 @@ def _time_change(app, draws, widget, name, value) -> tuple[float, float]:
 
 
 def _baseline(app, viewer, draws, frame, repeats: int, *, over_input: bool) -> float:
+    from napari_xray.plugin.canvas import remove_layers
+
     data = [frame.astype(np.float32), (frame.astype(np.float32) * 0.5)]
     below = viewer.add_image(frame, name="input", colormap="gray") if over_input else None
     layer = viewer.add_image(data[0], name="baseline", contrast_limits=(0, 255))
@@ -123,9 +125,7 @@ def _baseline(app, viewer, draws, frame, repeats: int, *, over_input: bool) -> f
         layer.data = data[index % 2]
         _drawn_after(app, draws, count)
         times.append(time.perf_counter() - start)
-    viewer.layers.remove(layer)
-    if below is not None:
-        viewer.layers.remove(below)
+    remove_layers(viewer, [layer] if below is None else [layer, below])
     return statistics.median(times[2:])
 
 
@@ -135,10 +135,14 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=25, help="changes per case (default 25)")
     args = parser.parse_args(argv)
 
+    from machine import print_machine
+
+    print_machine(("numpy", "scipy", "opencv-python-headless", "napari", "vispy", "PyQt6"))
     import napari
     from qtpy.QtWidgets import QApplication
 
     from napari_xray.engine.operations import OPERATIONS
+    from napari_xray.plugin.canvas import remove_layers
     from napari_xray.plugin.widgets.operation import make_widget
 
     stack, source = _load_frames()
@@ -182,7 +186,7 @@ def main(argv=None) -> int:
                 completes.append(complete)
             results[case] = (statistics.median(previews[2:]), statistics.median(completes[2:]))
             viewer.window.remove_dock_widget(dock)
-            viewer.layers.clear()
+            remove_layers(viewer, list(viewer.layers))
         frame_ms = results["frame"][0] * 1000
         preview_ms = results["stack"][0] * 1000
         complete_ms = results["stack"][1] * 1000

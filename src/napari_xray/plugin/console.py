@@ -1,27 +1,28 @@
-"""What the napari console (or a script) calls: :func:`add_filter`, :func:`compare_all`
-and :func:`restore_view`; the X-ray widgets' buttons call the same functions.
+"""What the napari console (or a script) calls: :func:`add_filter`, :func:`compare_all`,
+:func:`restore_view`; the X-ray widgets' buttons call the same functions.
 
 ``napari_xray.add_filter(viewer, layer, "sobel", normalize=False)`` shows one
 operation's result as a layer. :func:`compare_all` shows the tutorial's
 comparison (:data:`napari_xray.engine.operations.COMPARISON`) in napari's grid
-view, one layer per panel named by its title (the original is the input layer
-itself; Sobel gray and hot are two layers sharing one array), with every other
-layer hidden; :func:`restore_view` removes those layers and restores the grid,
-the camera, the layers' visibility and their name overlays.
+view, one layer per panel named by its title, with every other layer hidden;
+:func:`restore_view` hides those layers again (they are reused by the next
+comparison) and restores the grid, the camera, the layers' visibility and their
+name overlays. :func:`start_comparison` is what the "Compare all" button runs:
+the panels arrive one by one and the window stays responsive.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from napari_xray.engine.operations import COMPARISON, ComparisonPanel, get_operation
+from napari_xray.engine.operations import get_operation
+from napari_xray.plugin.comparison import Comparison, comparison_specs
 from napari_xray.plugin.hub import viewer_hub
 from napari_xray.plugin.layers import (
     image_layer_choices,
     input_problem,
-    layer_alive,
     napari_colormap,
+    unwrap,
 )
 from napari_xray.plugin.outputs import SyncedOutputs
 from napari_xray.plugin.result_layers import OutputSpec
@@ -34,9 +35,11 @@ __all__ = [
     "Comparison",
     "add_filter",
     "compare_all",
+    "comparison_of",
     "comparison_specs",
     "is_comparing",
     "restore_view",
+    "start_comparison",
 ]
 
 
@@ -93,6 +96,7 @@ def add_filter(
     operation.resolve(params)  # names and values checked before anything happens
     colormap = colormap or operation.default_colormap
     napari_colormap(colormap)  # raises KeyError for an unknown colormap
+    viewer, layer = unwrap(viewer), unwrap(layer)  # napari's proxies compare by identity badly
     if layer is None:
         layer = viewer.layers.selection.active
     problem = input_problem(layer)
@@ -124,84 +128,9 @@ def add_filter(
 # --------------------------------------------------------------------------- compare all
 
 
-_GRID_FIELDS = ("stride", "shape", "spacing", "enabled")
-
-
-def _grid(viewer: napari.Viewer):
-    """napari's grid model (``viewer.canvas.grid`` since 0.9, ``viewer.grid`` before)."""
-    canvas = getattr(viewer, "canvas", None)
-    grid = getattr(canvas, "grid", None)
-    return grid if grid is not None else viewer.grid
-
-
-def _camera(viewer: napari.Viewer):
-    """napari's camera model (``viewer.scene.camera`` since 0.9, ``viewer.camera`` before)."""
-    scene = getattr(viewer, "scene", None)
-    camera = getattr(scene, "camera", None)
-    return camera if camera is not None else viewer.camera
-
-
-def comparison_specs(panels: Sequence[ComparisonPanel] = COMPARISON):
-    """The outputs that show ``panels`` and where each panel finds its layer.
-
-    Panels with the same operation and parameters (Sobel gray and hot) share
-    one output with one layer per colormap.
-
-    Returns
-    -------
-    specs : list of OutputSpec
-    slots : list of (spec index, layer index) or None
-        One entry per panel, in panel order; ``None`` is the original (the input layer).
-    """
-    specs: list[OutputSpec] = []
-    groups: dict[tuple, int] = {}
-    colormaps: list[list[str]] = []
-    names: list[list[str]] = []
-    slots: list[tuple[int, int] | None] = []
-    for panel in panels:
-        if panel.key is None:
-            slots.append(None)
-            continue
-        group = panel.signature
-        if group not in groups:
-            groups[group] = len(specs)
-            specs.append(OutputSpec(get_operation(panel.key), panel.resolved_params()))
-            colormaps.append([])
-            names.append([])
-        index = groups[group]
-        slots.append((index, len(colormaps[index])))
-        colormaps[index].append(panel.colormap)
-        names[index].append(panel.title)
-    specs = [
-        OutputSpec(spec.operation, spec.params, tuple(maps), tuple(titles))
-        for spec, maps, titles in zip(specs, colormaps, names, strict=True)
-    ]
-    return specs, slots
-
-
-class Comparison:
-    """The comparison on in one viewer: its outputs, and what it changed so it can be undone."""
-
-    def __init__(self, viewer: napari.Viewer, input_layer: Layer) -> None:
-        self.input_layer = input_layer
-        self.outputs = SyncedOutputs(viewer, description="napari-xray: compare all")
-        grid = _grid(viewer)
-        self.grid_state = {
-            name: getattr(grid, name) for name in _GRID_FIELDS if hasattr(grid, name)
-        }
-        camera = _camera(viewer)
-        self.camera = (tuple(camera.center), camera.zoom)
-        self.visibility = [(layer, layer.visible) for layer in viewer.layers]
-        self.name_overlays = [
-            (layer, layer.name_overlay.visible)
-            for layer in viewer.layers
-            if hasattr(layer, "name_overlay")
-        ]
-
-
 def _default_input(viewer: napari.Viewer) -> Layer:
     """The selected layer if it can be filtered, else the first image layer that can."""
-    active = viewer.layers.selection.active
+    active = unwrap(viewer.layers.selection.active)
     if active is not None and input_problem(active) is None:
         return active
     for _name, layer in image_layer_choices(viewer):
@@ -210,9 +139,28 @@ def _default_input(viewer: napari.Viewer) -> Layer:
     raise ValueError(input_problem(active))
 
 
+def comparison_of(viewer: napari.Viewer) -> Comparison:
+    """The :class:`~napari_xray.plugin.comparison.Comparison` of ``viewer`` (made on first use)."""
+    viewer = unwrap(viewer)
+    hub = viewer_hub(viewer)
+    if hub.comparison is None:
+        hub.comparison = Comparison(viewer)
+        hub.comparison.switched.connect(hub.comparison_changed.emit)
+    return hub.comparison
+
+
 def is_comparing(viewer: napari.Viewer) -> bool:
     """True while :func:`compare_all`'s grid view is on in ``viewer``."""
-    return viewer_hub(viewer).comparison is not None
+    state = viewer_hub(unwrap(viewer)).comparison
+    return state is not None and state.on
+
+
+def _comparison_input(viewer: napari.Viewer, layer: Layer | None) -> Layer:
+    layer = _default_input(viewer) if layer is None else unwrap(layer)
+    problem = input_problem(layer)
+    if problem:
+        raise ValueError(problem)
+    return layer
 
 
 def compare_all(
@@ -220,10 +168,12 @@ def compare_all(
 ) -> list[Layer]:
     """Show the tutorial's comparison of ``layer`` side by side in napari's grid view.
 
-    Adds (or, when already comparing this layer, updates) one layer per panel of
+    Shows (or, when already comparing this layer, updates) one layer per panel of
     :data:`~napari_xray.engine.operations.COMPARISON`, hides the other layers, shows
     layer names in the panels and switches the grid on. Undo with
-    :func:`restore_view` (the "Compare all" button toggles between the two).
+    :func:`restore_view` (the "Compare all" button toggles between the two). The
+    panel layers are made by the first call and kept, hidden, by
+    :func:`restore_view`; later calls reuse them.
 
     Parameters
     ----------
@@ -234,7 +184,7 @@ def compare_all(
     wait : bool
         Compute every frame before returning (default). With ``False`` the frame
         on screen of every panel is shown at once and the rest follows from a
-        worker, as the button does.
+        worker.
 
     Returns
     -------
@@ -246,89 +196,44 @@ def compare_all(
     ValueError
         No layer can be compared, or ``layer`` cannot be filtered (the message says why).
     """
-    if layer is None:
-        layer = _default_input(viewer)
-    problem = input_problem(layer)
-    if problem:
-        raise ValueError(problem)
-    hub = viewer_hub(viewer)
-    state = hub.comparison
-    if state is not None and state.input_layer is not layer:
-        restore_view(viewer)
-        state = None
-    created = state is None
-    if created:
-        state = Comparison(viewer, layer)
-    specs, slots = comparison_specs()
-    try:
-        outputs = state.outputs.update(layer, specs, wait=wait)
-    except ValueError:
-        if created:
-            for output in state.outputs.layers():
-                viewer.layers.remove(output)
-            state.outputs.close()
-        raise
-    hub.comparison = state
-    panels = [layer if slot is None else outputs[slot[0]][slot[1]] for slot in slots]
-    _arrange(viewer, panels)
-    if created:
-        hub.comparison_changed.emit(True)
-    return panels
+    viewer = unwrap(viewer)
+    layer = _comparison_input(viewer, layer)
+    state = comparison_of(viewer)
+    state.show(layer, wait=wait)
+    return state.panels()
 
 
-def _arrange(viewer: napari.Viewer, panels: list[Layer]) -> None:
-    """Only the panels visible, added panels in order on top, names shown, grid on."""
-    members = {id(layer) for layer in panels}
-    for other in viewer.layers:
-        if id(other) not in members:
-            other.visible = False
-    # The grid fills cells in layer-list order: the input, then the panels in order.
-    indices = [viewer.layers.index(panel) for panel in panels]
-    if indices != sorted(indices):
-        for panel in panels[1:]:
-            viewer.layers.move(viewer.layers.index(panel), len(viewer.layers))
-    for panel in panels:
-        panel.visible = True
-        if hasattr(panel, "name_overlay"):
-            panel.name_overlay.visible = True
-    grid = _grid(viewer)
-    grid.stride = 1
-    grid.shape = (-1, -1)
-    grid.enabled = True
-    viewer.reset_view()
+def start_comparison(viewer: napari.Viewer, layer: Layer | None = None) -> Comparison:
+    """Start :func:`compare_all` the way its button does: the window stays responsive.
+
+    Returns once every panel's frame on screen is computed; the grid with
+    ``layer`` and then each panel arrive one per event-loop turn under napari's
+    progress bar, and the other frames come from a worker once they are all
+    there. Returns the :class:`~napari_xray.plugin.comparison.Comparison` (see
+    its ``arriving``, ``busy``, ``panel_shown`` and ``shown``).
+
+    Raises
+    ------
+    ValueError
+        No layer can be compared, or ``layer`` cannot be filtered (the message says why).
+    """
+    viewer = unwrap(viewer)
+    layer = _comparison_input(viewer, layer)
+    state = comparison_of(viewer)
+    state.show(layer, wait=False, gradual=True)
+    return state
 
 
 def restore_view(viewer: napari.Viewer) -> bool:
-    """Undo :func:`compare_all`: remove its layers, restore grid, camera and visibility.
+    """Undo :func:`compare_all`: hide its layers, restore grid, camera and visibility.
+
+    The comparison's layers stay in the layer list, hidden, and the next
+    :func:`compare_all` reuses them (delete them to free their memory).
 
     Returns
     -------
     bool
         True if a comparison was undone, False if none was on.
     """
-    hub = viewer_hub(viewer)
-    state = hub.comparison
-    if state is None:
-        return False
-    hub.comparison = None
-    state.outputs.close()
-    # Grid first: with the grid on, every removal and visibility change re-lays out
-    # all the viewboxes (seconds for nine layers); with it off they are cheap.
-    grid = _grid(viewer)
-    grid.enabled = False
-    for name, value in state.grid_state.items():
-        setattr(grid, name, value)
-    for layer in state.outputs.layers():
-        viewer.layers.remove(layer)
-    for layer, visible in state.visibility:
-        if layer_alive(viewer, layer):
-            layer.visible = visible
-    for layer, visible in state.name_overlays:
-        if layer_alive(viewer, layer):
-            layer.name_overlay.visible = visible
-    center, zoom = state.camera
-    camera = _camera(viewer)
-    camera.center = center
-    camera.zoom = zoom
-    hub.comparison_changed.emit(False)
-    return True
+    state = viewer_hub(unwrap(viewer)).comparison
+    return state is not None and state.hide()

@@ -57,7 +57,10 @@ _HUBS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def viewer_hub(viewer: napari.Viewer) -> ViewerHub:
-    """The :class:`ViewerHub` of ``viewer`` (created on first use)."""
+    """The :class:`ViewerHub` of ``viewer`` (created on first use; a proxy finds its viewer's)."""
+    from napari_xray.plugin.layers import unwrap
+
+    viewer = unwrap(viewer)
     hub = _HUBS.get(viewer)
     if hub is None:
         hub = _HUBS[viewer] = ViewerHub()

@@ -2,17 +2,18 @@
 step with the engine, the frame on screen first.
 
 On each update it computes the frame on screen at once and shows it (reusing the
-output layers' buffers), and once the parameters have rested for
-:data:`STACK_DELAY_MS` renames the layers after the new parameters and computes
-the other frames of a stack in a worker, one frame per yield. Moving the frame
-slider to a frame not computed yet computes that frame at once. Each update has
-a generation number; results of an older generation are dropped. Workers never
-touch napari: only the GUI thread adds, changes or removes layers, and the
-input data is only read.
+output layers' buffers); once the parameters have rested
+(:class:`~napari_xray.plugin.rest.RestClock`) it renames the layers after the new
+parameters and computes the other frames of a stack in a worker, which stores
+each frame in the buffers. Moving the frame slider to a frame not computed yet
+computes that frame at once. Each update has a generation number; results of an
+older generation are dropped. Workers never touch napari: only the GUI thread
+adds, changes or removes layers, and the input data is only read.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -21,24 +22,26 @@ from typing import TYPE_CHECKING
 import numpy as np
 from psygnal import Signal
 
-from napari_xray.plugin.layers import displayed_frame, input_problem, layer_alive
-from napari_xray.plugin.result_layers import OutputSpec, ResultLayers
+from napari_xray.plugin.canvas import remove_layers_later
+from napari_xray.plugin.layers import (
+    displayed_frame,
+    input_problem,
+    layer_alive,
+    same_layer,
+    unwrap,
+)
+from napari_xray.plugin.rest import RestClock
+from napari_xray.plugin.result_layers import OutputSpec, ResultLayers, value_range
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Layer
 
-__all__ = ["STACK_DELAY_MS", "SyncedOutputs"]
-
-#: Pause (ms) after a change before the rest of a stack is computed and the output
-#: layers are renamed: while a slider is dragged only the frame on screen is
-#: recomputed (renaming repaints the layer list and refreshes every layer picker),
-#: and the rest follows once it rests, after the new frame has been drawn.
-STACK_DELAY_MS = 40
+__all__ = ["SyncedOutputs"]
 
 
 def _compute_frames(data, order: Sequence[int], jobs: Sequence[tuple]):
-    """Worker body: yield ``(frame index, [result per job])`` for each frame in ``order``.
+    """Yield ``(frame index, [result per job])`` for each frame in ``order``.
 
     Runs in a worker thread and touches no napari object. An engine error is
     yielded as ``(index, exception)`` and ends the work.
@@ -53,6 +56,20 @@ def _compute_frames(data, order: Sequence[int], jobs: Sequence[tuple]):
         yield index, results
 
 
+def _store_frames(frames, store):
+    """Worker body: ``store(index, results)`` each frame of ``frames`` (from
+    :func:`_compute_frames`), yield ``(index, what store returned)``.
+
+    Storing here, off the GUI thread, spares it the copies (and the first touch of
+    fresh memory, slow in a virtual machine).
+    """
+    for index, results in frames:
+        if isinstance(results, Exception):
+            yield index, results
+            return
+        yield index, store(index, results)
+
+
 class SyncedOutputs:
     """Keeps the output layers of one input layer equal to engine results, frame on screen first.
 
@@ -62,6 +79,9 @@ class SyncedOutputs:
         The viewer whose layers it reads and writes (held weakly).
     description : str
         Shown with napari's progress bar while the stack is computed.
+    remove_orphans : bool
+        Remove the output layers when the input layer is removed before they
+        are complete (default); with False they stay.
 
     Signals
     -------
@@ -74,9 +94,17 @@ class SyncedOutputs:
     finished = Signal(int)
     status = Signal(str)
 
-    def __init__(self, viewer: napari.Viewer, *, description: str = "napari-xray") -> None:
+    def __init__(
+        self,
+        viewer: napari.Viewer,
+        *,
+        description: str = "napari-xray",
+        remove_orphans: bool = True,
+    ) -> None:
+        viewer = unwrap(viewer)
         self._viewer_ref = weakref.ref(viewer)
         self.description = description
+        self.remove_orphans = remove_orphans
         self.input_layer: Layer | None = None
         self.generation = 0
         self.completed_generation = 0
@@ -84,8 +112,10 @@ class SyncedOutputs:
         self._results: list[ResultLayers] = []
         self._computed: np.ndarray | None = None  # per frame of a stack: computed yet?
         self._worker = None
+        # Guards the buffers and ``_computed`` against the worker, which stores frames.
+        self._lock = threading.Lock()
         self._rest: dict | None = None  # what waits for the parameters to rest
-        self._after_rest_debounced = None
+        self._clock = RestClock(viewer, self._after_rest)
         self._started = 0.0
         self._elapsed = 0.0
         self._closed = False
@@ -127,6 +157,9 @@ class SyncedOutputs:
         specs: Sequence[OutputSpec],
         *,
         wait: bool = False,
+        keep_layers: bool = False,
+        create_layers: bool = True,
+        hold_rest: bool = False,
     ) -> list[list[Layer]]:
         """Show ``specs`` applied to ``input_layer``; returns the output layers per spec.
 
@@ -135,9 +168,12 @@ class SyncedOutputs:
         :attr:`busy`, :attr:`finished`), with ``wait=True`` they are computed
         here (the engine runs frames in parallel threads) and the result is
         complete on return. Output layers of an earlier update with the same
-        input are reused (their buffer is written in place) when the layer
-        type still fits; a result that changes type (Image ↔ Labels) replaces
-        its layer at the same position.
+        input (with ``keep_layers``, of any input) are reused (their buffer is
+        written in place) when the layer type still fits; a result that
+        changes type (Image ↔ Labels) replaces its layer at the same position.
+        With ``create_layers=False`` missing layers are not added here but by
+        :meth:`add_layer` (the entries are ``None`` until then). With
+        ``hold_rest`` the renaming and the other frames wait for :meth:`settle`.
 
         Raises
         ------
@@ -149,6 +185,7 @@ class SyncedOutputs:
         """
         if self._closed or self.viewer is None:
             raise RuntimeError("these live outputs were closed; create new ones")
+        input_layer = unwrap(input_layer)
         problem = input_problem(input_layer)
         if problem:
             raise ValueError(problem)
@@ -161,7 +198,8 @@ class SyncedOutputs:
 
         self.cancel()
         generation = self.generation
-        previous = self._results if input_layer is self.input_layer else []
+        reuse = keep_layers or same_layer(input_layer, self.input_layer)
+        previous = self._results if reuse else []
         results = []
         for position, spec in enumerate(specs):
             count = len(spec.colormap_list())
@@ -179,7 +217,9 @@ class SyncedOutputs:
 
         renames: list[tuple] = []
         for result, preview in zip(results, previews, strict=True):
-            result.show_preview(self.viewer, input_layer, preview, index, renames)
+            result.show_preview(
+                self.viewer, input_layer, preview, index, renames, create=create_layers
+            )
         if self._computed is not None:
             self._computed[index] = True
         self.preview_seconds = time.perf_counter() - started
@@ -199,8 +239,41 @@ class SyncedOutputs:
         if wait:
             self._rename(renames)
         else:
-            self._schedule_rest(generation, data, renames)
+            self._schedule_rest(generation, data, renames, start=not hold_rest)
         return [list(result.layers) for result in results]
+
+    def add_layer(
+        self,
+        position: int,
+        view: int = 0,
+        *,
+        at: int | None = None,
+        visible: bool = True,
+        name_overlay: bool = False,
+    ) -> Layer | None:
+        """Add the missing layer ``view`` of spec ``position`` (as the result is now); returns it.
+
+        It goes on top of the layer list, or to index ``at``. Returns the existing
+        layer when it is there, ``None`` when the input is gone.
+        """
+        result = self._results[position]
+        layer = result.layers[view]
+        if layer_alive(self.viewer, layer):
+            return layer
+        if self._closed or not layer_alive(self.viewer, self.input_layer):
+            return None
+        return result.add_layer(
+            self.viewer, self.input_layer, view, position=at, visible=visible,
+            name_overlay=name_overlay,
+        )
+
+    def layer_at(self, position: int, view: int = 0) -> Layer | None:
+        """Output layer ``view`` of spec ``position`` if it is in the viewer, else ``None``."""
+        if position >= len(self._results):
+            return None
+        layers = self._results[position].layers
+        layer = layers[view] if view < len(layers) else None
+        return layer if layer_alive(self.viewer, layer) else None
 
     def set_colormap(self, colormap: str, position: int = 0, view: int = 0) -> None:
         """Recolour one output layer (``view`` of spec ``position``) without recomputing it."""
@@ -209,15 +282,17 @@ class SyncedOutputs:
 
     def cancel(self) -> None:
         """Drop the results of the running update: bump the generation, ask the worker to quit."""
-        self.generation += 1
+        with self._lock:  # from here on, the worker stores nothing more
+            self.generation += 1
         self._rest = None
+        self._clock.stop()
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.quit()
 
     def settle(self) -> None:
         """Do now what waits for the parameters to rest: rename, start the other frames."""
-        self._cancel_debounced()
+        self._clock.stop()
         self._after_rest()
 
     def close(self) -> None:
@@ -228,8 +303,7 @@ class SyncedOutputs:
             self._rename(self._rest["renames"])  # the names of what the layers show
         self.cancel()
         self._closed = True
-        self._cancel_debounced()
-        self._after_rest_debounced = None
+        self._clock.close()
         viewer = self.viewer
         if viewer is None:
             return
@@ -249,24 +323,13 @@ class SyncedOutputs:
             if layer_alive(self.viewer, layer) and layer.name != name:
                 layer.name = name
 
-    def _schedule_rest(self, generation: int, data, renames: list) -> None:
-        """After :data:`STACK_DELAY_MS` without a newer change: rename, then the other frames."""
+    def _schedule_rest(self, generation: int, data, renames: list, *, start: bool = True) -> None:
+        """Once the parameters have rested (:class:`~napari_xray.plugin.rest.RestClock`):
+        rename, then the other frames. With ``start=False`` that waits for :meth:`settle`."""
         if self._closed:
             return
-        if self._after_rest_debounced is None:
-            from superqt.utils import qdebounced
-
-            self._after_rest_debounced = qdebounced(self._after_rest, timeout=STACK_DELAY_MS)
         self._rest = {"generation": generation, "data": data, "renames": renames}
-        self._after_rest_debounced()
-
-    def _cancel_debounced(self) -> None:
-        debounced = self._after_rest_debounced
-        if debounced is not None:
-            try:
-                debounced.cancel()
-            except RuntimeError:  # pragma: no cover - Qt already deleted it (shutdown)
-                pass
+        self._clock.start(run=start)
 
     def _after_rest(self) -> None:
         rest, self._rest = self._rest, None
@@ -295,10 +358,9 @@ class SyncedOutputs:
         count = data.shape[0]
         jobs = [(result.spec.operation, dict(result.spec.params)) for result in self._results]
         worker = create_worker(
-            _compute_frames,
-            data,
-            order,
-            jobs,
+            _store_frames,
+            _compute_frames(data, order, jobs),
+            self._frame_store(generation),
             _start_thread=False,
             _progress={"total": len(order), "desc": self.description},
         )
@@ -312,6 +374,27 @@ class SyncedOutputs:
         )
         start_worker(worker)
 
+    def _frame_store(self, generation: int):
+        """What the worker calls (in its thread) to store frame ``index`` of ``generation``.
+
+        Returns the value range of each result, or ``None`` when the frame was not
+        stored (a newer update, or computed already when the slider moved there).
+        """
+        results = list(self._results)
+
+        def store(index: int, values: list):
+            extremes = [value_range(value) for value in values]
+            with self._lock:
+                computed = self._computed
+                if generation != self.generation or computed is None or computed[index]:
+                    return None
+                for result, value in zip(results, values, strict=True):
+                    result.store(index, value)
+                computed[index] = True
+            return extremes
+
+        return store
+
     def _on_frame(self, generation: int, payload) -> None:
         if (
             self._closed
@@ -320,20 +403,26 @@ class SyncedOutputs:
             or self.viewer is None
         ):
             return  # a newer update (or removal/close) made this result stale
-        index, values = payload
-        if isinstance(values, Exception):
+        index, extremes = payload
+        if isinstance(extremes, Exception):
             self.cancel()
-            self.status.emit(f"Frame {index + 1} could not be filtered: {values}")
+            self.status.emit(f"Frame {index + 1} could not be filtered: {extremes}")
             return
-        if self._computed[index]:
-            return  # already computed when the slider moved there
-        self._write_frame(index, values)
+        if extremes is None:
+            return  # computed already when the slider moved there
+        shown = displayed_frame(self.viewer, self.input_layer) == index
+        for result, span in zip(self._results, extremes, strict=True):
+            result.stored_frame(self.viewer, span, shown=shown)
 
     def _write_frame(self, index: int, values) -> None:
+        """Store frame ``index`` computed in the GUI thread, and show it."""
         shown = displayed_frame(self.viewer, self.input_layer) == index
+        with self._lock:
+            for result, value in zip(self._results, values, strict=True):
+                result.store(index, value)
+            self._computed[index] = True
         for result, value in zip(self._results, values, strict=True):
-            result.write_frame(self.viewer, index, value, shown=shown)
-        self._computed[index] = True
+            result.stored_frame(self.viewer, value_range(value), shown=shown)
 
     def _on_returned(self, generation: int) -> None:
         if self._closed or generation != self.generation:
@@ -372,15 +461,15 @@ class SyncedOutputs:
 
     def _on_layer_removed(self, event) -> None:
         layer = event.value
-        if layer is self.input_layer:
+        if same_layer(layer, self.input_layer):
             unfinished = self.generation > 0 and not self.complete
             self.cancel()
             self.input_layer = None
-            if not unfinished:
+            if not unfinished or not self.remove_orphans:
                 return
             # Half-computed outputs of a vanished input would be orphans: remove them,
             # after napari's own removal loop has finished.
-            self._remove_later(self.layers())
+            remove_layers_later(self.viewer, self.layers())
             self.status.emit(
                 f"Input layer '{layer.name}' was removed while its frames were being "
                 "computed; the unfinished result was removed too."
@@ -389,22 +478,6 @@ class SyncedOutputs:
         forgotten = [result.forget(layer) for result in self._results]
         if any(forgotten) and not self.layers() and self.busy:
             self.cancel()
-
-    def _remove_later(self, layers: list) -> None:
-        """Remove ``layers`` from the viewer on the next event-loop turn (if still there)."""
-        if not layers:
-            return
-        from qtpy.QtCore import QTimer
-
-        viewer_ref = self._viewer_ref
-
-        def _remove() -> None:
-            viewer = viewer_ref()
-            for layer in layers:
-                if layer_alive(viewer, layer):
-                    viewer.layers.remove(layer)
-
-        QTimer.singleShot(0, _remove)
 
     def _on_current_step(self, event=None) -> None:
         """The slider moved to a frame the worker has not reached yet: compute it now."""

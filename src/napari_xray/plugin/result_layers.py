@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_xray.plugin.canvas import remove_layers
 from napari_xray.plugin.layers import (
     METADATA_KEY,
     labels_colormap,
@@ -24,6 +25,7 @@ from napari_xray.plugin.layers import (
     output_kwargs,
     output_metadata,
     output_name,
+    same_layer,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,7 +34,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from napari_xray.engine.operations import Operation
 
-__all__ = ["OutputSpec", "ResultLayers"]
+__all__ = ["OutputSpec", "ResultLayers", "value_range"]
+
+
+def value_range(result: np.ndarray) -> tuple[float, float] | None:
+    """``(min, max)`` of a numeric result; ``None`` for a bool or empty one."""
+    if result.dtype.kind == "b" or not result.size:
+        return None
+    return float(result.min()), float(result.max())
 
 
 @dataclass(frozen=True)
@@ -93,12 +102,22 @@ class ResultLayers:
         self.layer_type = layer_type
         self.low = np.inf
         self.high = -np.inf
+        #: Contrast limits and slider range of an image result (None for labels).
+        self.limits: tuple[float, float] | None = None
+        self.span: tuple[float, float] | None = None
+        #: True once every frame is computed (set by :meth:`finish`).
+        self.complete = False
 
-    def track(self, result: np.ndarray) -> None:
-        """Widen the running min/max of an image result by ``result``."""
-        if self.layer_type == "image" and result.size:
-            self.low = min(self.low, float(result.min()))
-            self.high = max(self.high, float(result.max()))
+    def track(
+        self, result: np.ndarray | None, extremes: tuple[float, float] | None = None
+    ) -> None:
+        """Widen the running min/max of an image result by ``result`` (or its ``extremes``)."""
+        if self.layer_type != "image":
+            return
+        extremes = value_range(result) if extremes is None else extremes
+        if extremes is not None:
+            self.low = min(self.low, extremes[0])
+            self.high = max(self.high, extremes[1])
 
     def alive(self, viewer: napari.Viewer) -> list[Layer]:
         """The layers still in ``viewer``, in colormap order."""
@@ -106,16 +125,27 @@ class ResultLayers:
 
     def owns(self, layer: Layer) -> bool:
         """True when ``layer`` is one of these layers."""
-        return any(layer is candidate for candidate in self.layers)
+        return any(same_layer(layer, candidate) for candidate in self.layers)
 
     def forget(self, layer: Layer) -> bool:
-        """Stop tracking ``layer`` (removed from the viewer); True if it was one of these."""
+        """Stop tracking ``layer`` (removed from the viewer); True if it was one of these.
+
+        Once no layer shows the result its buffer is let go (a later update makes a new one).
+        """
         found = False
         for view, candidate in enumerate(self.layers):
-            if candidate is layer:
+            if same_layer(candidate, layer):
                 self.layers[view] = None
                 found = True
+        if found and all(candidate is None for candidate in self.layers):
+            self.buffer = None
         return found
+
+    def store(self, index: int, value: np.ndarray) -> None:
+        """Write frame ``index`` of the result into the buffer (if it still has one)."""
+        buffer = self.buffer
+        if buffer is not None:
+            buffer[index] = value
 
     def show_preview(
         self,
@@ -124,14 +154,17 @@ class ResultLayers:
         result: np.ndarray,
         index: int | None,
         renames: list,
+        *,
+        create: bool = True,
     ) -> None:
         """Start a new result from the preview ``result`` of frame ``index`` and show it.
 
         The buffer (shaped like the input) is reused when it fits, else made
-        anew; a layer of the wrong type (Image ↔ Labels) is replaced at its
-        position. New names of existing layers are appended to ``renames``
-        as ``(layer, name)`` (renaming repaints the layer list, so the caller
-        applies them later).
+        anew; existing layers are pointed at it, and a layer of the wrong type
+        (Image ↔ Labels) is replaced at its position. New names of existing
+        layers are appended to ``renames`` as ``(layer, name)`` (renaming
+        repaints the layer list, so the caller applies them later). With
+        ``create=False`` missing layers are left for :meth:`add_layer`.
         """
         layer_type, dtype = self.spec.operation.presentation(result.dtype)
         shape = tuple(input_layer.data.shape)
@@ -149,18 +182,21 @@ class ResultLayers:
         else:
             buffer[index] = result
         self.buffer = buffer
+        self.complete = False
         self.low, self.high = np.inf, -np.inf
         self.track(result)
-        limits = span = None
+        self.limits = self.span = None
         if layer_type == "image":
-            limits, span = self.spec.operation.contrast_limits(result, self.low, self.high)
+            self.limits, self.span = self.spec.operation.contrast_limits(
+                result, self.low, self.high
+            )
         spec = self.spec
-        metadata = output_metadata(spec.operation, spec.params, input_layer, complete=False)
-        for view, colormap in enumerate(spec.colormap_list()):
-            name = spec.layer_name(view, input_layer)
+        for view in range(len(spec.colormap_list())):
             layer = self.layers[view]
             if layer_alive(viewer, layer) and _is_layer_type(layer, layer_type):
-                _point_at(layer, buffer, input_layer, metadata, limits, span)
+                _point_at(layer, buffer, input_layer, self._metadata(input_layer),
+                          self.limits, self.span)
+                name = spec.layer_name(view, input_layer)
                 if layer.name != name:
                     renames.append((layer, name))
                 continue
@@ -168,47 +204,77 @@ class ResultLayers:
             if layer_alive(viewer, layer):  # wrong type: replace it where it was
                 position = viewer.layers.index(layer)
                 self.layers[view] = None
-                viewer.layers.remove(layer)
-            kwargs = output_kwargs(
-                layer_type,
-                input_layer,
-                name=name,
-                colormap=colormap,
-                metadata=metadata,
-                contrast_limits=limits,
-            )
-            from napari.layers import Layer
+                remove_layers(viewer, [layer])
+            if create:
+                self.add_layer(viewer, input_layer, view, position=position)
 
-            new_layer = Layer.create(buffer, kwargs, layer_type)
-            if span is not None:
-                new_layer.contrast_limits_range = span
-            if position is None:
-                viewer.layers.append(new_layer)
-            else:
-                viewer.layers.insert(position, new_layer)
-            self.layers[view] = new_layer
+    def add_layer(
+        self,
+        viewer: napari.Viewer,
+        input_layer: Layer,
+        view: int,
+        *,
+        position: int | None = None,
+        visible: bool = True,
+        name_overlay: bool = False,
+    ) -> Layer | None:
+        """Show view ``view`` of the result, as the buffer is now, in a new layer; returns it.
 
-    def write_frame(
-        self, viewer: napari.Viewer, index: int, result: np.ndarray, *, shown: bool
+        The layer goes on top, or to ``position`` in the layer list; ``name_overlay``
+        shows its name on the canvas. ``None`` when the result has no buffer.
+        """
+        from napari.layers import Layer
+
+        if self.buffer is None:  # every layer of it was deleted meanwhile
+            return None
+        spec = self.spec
+        kwargs = output_kwargs(
+            self.layer_type,
+            input_layer,
+            name=spec.layer_name(view, input_layer),
+            colormap=spec.colormap_list()[view],
+            metadata=self._metadata(input_layer),
+            contrast_limits=self.limits,
+        )
+        kwargs["visible"] = visible
+        new_layer = Layer.create(self.buffer, kwargs, self.layer_type)
+        if self.span is not None:
+            new_layer.contrast_limits_range = self.span
+        new_layer.name_overlay.visible = name_overlay  # before it is added: no extra redraw
+        if position is None:
+            viewer.layers.append(new_layer)
+        else:
+            viewer.layers.insert(position, new_layer)
+        self.layers[view] = new_layer
+        return new_layer
+
+    def _metadata(self, input_layer: Layer) -> dict[str, Any]:
+        spec = self.spec
+        return output_metadata(spec.operation, spec.params, input_layer, complete=self.complete)
+
+    def stored_frame(
+        self, viewer: napari.Viewer, extremes: tuple[float, float] | None, *, shown: bool
     ) -> None:
-        """Store frame ``index`` of the result; repaint the layers when it is ``shown``."""
-        self.buffer[index] = result
-        self.track(result)
+        """A frame whose value range is ``extremes`` was stored in the buffer; repaint the
+        layers when it is ``shown``."""
+        self.track(None, extremes)
         if shown:
             for layer in self.alive(viewer):
                 layer.refresh()
 
     def finish(self, viewer: napari.Viewer) -> None:
         """The result is complete: contrast limits over all of it, metadata marked complete."""
-        limits = span = None
         if self.layer_type == "image" and self.buffer is not None:
-            limits, span = self.spec.operation.contrast_limits(self.buffer, self.low, self.high)
+            self.limits, self.span = self.spec.operation.contrast_limits(
+                self.buffer, self.low, self.high
+            )
+        self.complete = True
         for layer in self.alive(viewer):
             entry = layer.metadata.get(METADATA_KEY)
             if isinstance(entry, dict):
                 entry["complete"] = True
-            if limits is not None:
-                _set_contrast(layer, limits, span)
+            if self.limits is not None:
+                _set_contrast(layer, self.limits, self.span)
 
     def recolour(self, viewer: napari.Viewer, colormap: str, view: int = 0) -> None:
         """Show layer ``view`` in ``colormap`` without recomputing it."""

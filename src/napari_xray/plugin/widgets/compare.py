@@ -1,24 +1,38 @@
 """The "Compare all" dock: the comparison grid on and off, the grid saved as PNG, a
 layer saved as animated GIF.
 
-The button toggles :func:`napari_xray.plugin.console.compare_all` and
+The button toggles :func:`napari_xray.plugin.console.start_comparison` (the
+panels arrive one by one; the window stays responsive) and
 :func:`~napari_xray.plugin.console.restore_view`. "Save grid as PNG" writes
 ``viewer.screenshot(path, canvas_only=True)``: exactly what the canvas shows
 (colormaps, contrast limits, frame), in the canvas' resolution. "Save GIF"
-writes the selected image layer with napari-xray's GIF writer
-(:func:`napari_xray.plugin._writer.write_gif`).
+writes the selected image or labels layers as napari shows them, several as a grid
+(:func:`napari_xray.plugin._writer.write_layers_gif`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton
+from magicgui.widgets import ComboBox, FloatSpinBox, Label, PushButton
 
-from napari_xray.plugin.console import compare_all, is_comparing, restore_view
+from napari_xray.engine.operations import COMPARISON
+from napari_xray.plugin.console import (
+    compare_all,
+    is_comparing,
+    restore_view,
+    start_comparison,
+)
 from napari_xray.plugin.hub import viewer_hub
-from napari_xray.plugin.layers import LayerPickerMixin, image_layer_choices, input_problem, qt_alive
+from napari_xray.plugin.layers import (
+    LayerPickerMixin,
+    image_layer_choices,
+    input_problem,
+    qt_alive,
+    unwrap,
+)
+from napari_xray.plugin.widgets.form import DockForm
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -27,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["CompareWidget"]
 
 
-class CompareWidget(LayerPickerMixin, Container):
+class CompareWidget(LayerPickerMixin, DockForm):
     """Compare all, save the grid as PNG, save a layer as animated GIF.
 
     Parameters
@@ -37,6 +51,7 @@ class CompareWidget(LayerPickerMixin, Container):
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         super().__init__(labels=True)
+        napari_viewer = unwrap(napari_viewer)  # napari hands dock widgets a proxy
         self.viewer = napari_viewer
         hub = viewer_hub(napari_viewer)
         self._image = ComboBox(name="image_layer", label="Image", choices=self._choices)
@@ -46,7 +61,7 @@ class CompareWidget(LayerPickerMixin, Container):
             name="gif_frame_seconds", label="GIF frame (s)", value=0.1,
             min=0.02, max=10.0, step=0.02, tooltip="display time of each frame in the animated GIF",
         )
-        self._gif_button = PushButton(name="gif_button", text="Save selected layer as GIF…")
+        self._gif_button = PushButton(name="gif_button", text="Save selected layers as GIF…")
         self._status = Label(name="status_line", value="")
         for widget in (self._toggle_button, self._png_button, self._gif_button, self._status):
             widget.label = ""
@@ -55,6 +70,7 @@ class CompareWidget(LayerPickerMixin, Container):
              self._gif_button, self._status]
         )
         self._status.native.setWordWrap(True)
+        self.finish_form()
         self._toggle_button.changed.connect(self._on_toggle_clicked)
         self._png_button.changed.connect(self._on_png_clicked)
         self._gif_button.changed.connect(self._on_gif_clicked)
@@ -62,7 +78,7 @@ class CompareWidget(LayerPickerMixin, Container):
         events = napari_viewer.layers.events
         for emitter in (events.inserted, events.removed, events.reordered):
             emitter.connect(self._refresh_choices)
-        active = napari_viewer.layers.selection.active
+        active = unwrap(napari_viewer.layers.selection.active)
         if active is not None and input_problem(active) is None:
             self._image.value = active
         self._sync_button(is_comparing(napari_viewer))
@@ -80,6 +96,10 @@ class CompareWidget(LayerPickerMixin, Container):
 
     def toggle(self, *, wait: bool = False) -> bool:
         """Switch the comparison on (for the chosen layer) or restore the previous view.
+
+        With ``wait=False`` (the button) the panels arrive one per event-loop turn
+        (:func:`~napari_xray.plugin.console.start_comparison`); with ``wait=True``
+        every panel and frame is there on return.
 
         Returns
         -------
@@ -100,11 +120,17 @@ class CompareWidget(LayerPickerMixin, Container):
             self._set_status(problem)
             return False
         try:
-            panels = compare_all(self.viewer, layer, wait=wait)
+            if wait:
+                compare_all(self.viewer, layer, wait=True)
+            else:
+                state = start_comparison(self.viewer, layer)
+                self._set_status(f"Showing the {len(COMPARISON)} panels of '{layer.name}'…")
+                state.shown.connect(self._on_panels_shown, unique=True)
+                return True
         except ValueError as error:
             self._set_status(str(error))
             return False
-        self._set_status(f"Comparing {len(panels)} panels of '{layer.name}'.")
+        self._on_panels_shown()
         return True
 
     def save_grid_png(self, path: str | Path) -> Path:
@@ -128,9 +154,11 @@ class CompareWidget(LayerPickerMixin, Container):
         return path
 
     def save_gif(self, path: str | Path, layer: Layer | None = None) -> Path:
-        """Save ``layer`` (default: the selected image layer) as an animated GIF.
+        """Save ``layer`` (default: the selected layers) as an animated GIF, as napari shows it.
 
-        Uses :func:`napari_xray.plugin._writer.write_gif` with this widget's frame duration.
+        Several selected layers make one grid GIF (in layer-list order). Uses
+        :func:`napari_xray.plugin._writer.write_layers_gif` with this widget's frame
+        duration.
 
         Returns
         -------
@@ -140,25 +168,36 @@ class CompareWidget(LayerPickerMixin, Container):
         Raises
         ------
         ValueError
-            No image layer is selected, or the writer rejected the data or path.
+            No layer is selected, or the writer rejected the data or path.
+        TypeError
+            A selected layer is not an image or labels layer.
         """
-        from napari.layers import Image
+        from napari_xray.plugin._writer import write_layers_gif
 
-        from napari_xray.plugin._writer import write_gif
-
-        layer = layer if layer is not None else self.viewer.layers.selection.active
-        if not isinstance(layer, Image):
-            raise ValueError("select an image layer to save as GIF")
-        written = write_gif(path, layer.data, _layer_meta(layer), duration=self.gif_duration)
-        self._set_status(f"Saved '{layer.name}' to {Path(written[0]).name}.")
-        return Path(written[0])
+        if layer is not None:
+            layers = [layer]
+        else:
+            selection = self.viewer.layers.selection
+            layers = [ly for ly in self.viewer.layers if ly in selection]
+        if not layers:
+            raise ValueError("Select the image or labels layers to save as GIF first.")
+        written = write_layers_gif(path, layers, duration=self.gif_duration)
+        names = ", ".join(f"'{ly.name}'" for ly in layers)
+        self._set_status(f"Saved {names} to {written.name}.")
+        return written
 
     # ------------------------------------------------------------------ internals
 
     def _choices(self, _widget=None):
-        state = viewer_hub(self.viewer).comparison
-        exclude = state.outputs.owns if state is not None else None
+        state = viewer_hub(self.viewer).comparison  # its layers, also while hidden
+        exclude = state.owns if state is not None else None
         return image_layer_choices(self.viewer, exclude=exclude)
+
+    def _on_panels_shown(self) -> None:
+        state = viewer_hub(self.viewer).comparison
+        layer = state.input_layer if state is not None else None
+        if layer is not None:
+            self._set_status(f"Comparing {len(COMPARISON)} panels of '{layer.name}'.")
 
     def _sync_button(self, comparing: bool) -> None:
         if qt_alive(self):
@@ -189,15 +228,6 @@ class CompareWidget(LayerPickerMixin, Container):
             return
         try:
             self.save_gif(path)
-        except (ValueError, OSError) as error:
+        except (TypeError, ValueError, OSError) as error:
             self._set_status(str(error))
 
-
-def _layer_meta(layer: Layer) -> dict[str, Any]:
-    """The ``meta`` dict napari hands a writer for ``layer``."""
-    return {
-        "name": layer.name,
-        "rgb": bool(getattr(layer, "rgb", False)),
-        "multiscale": bool(getattr(layer, "multiscale", False)),
-        "metadata": dict(layer.metadata),
-    }
