@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 import zarr
 from PIL import Image
+from test_batch import assert_store_matches_engine, reference_frame, write_bad_files, write_frames
 
 from napari_xray.batch.run import run_batch
 from napari_xray.engine.operations import OPERATIONS
 from napari_xray.io.store import STATUS_DONE, STATUS_FAILED
-from test_batch import assert_store_matches_engine, reference_frame, write_bad_files, write_frames
 
 pytestmark = pytest.mark.slow
 

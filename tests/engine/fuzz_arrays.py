@@ -50,7 +50,7 @@ def _values(rng: np.random.Generator, dtype, shape) -> np.ndarray:
         smooth = ndimage.gaussian_filter(smooth, (0,) * (len(shape) - 2) + (1.5, 1.5))
         smooth = (smooth - smooth.min()) / (np.ptp(smooth) or 1.0)
     dtype = np.dtype(dtype)
-    if dtype == bool:
+    if dtype.kind == "b":
         return smooth > 0.5
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
@@ -192,7 +192,7 @@ def check_array_case(case: ArrayCase) -> str:
     frames = case.image.reshape((-1, *case.image.shape[-2:]))
     results = result.reshape((-1, *result.shape[-2:]))
     params = operation.resolve(case.params)
-    for frame, out in zip(frames, results):
+    for frame, out in zip(frames, results, strict=True):
         _check_frame(case.key, np.asarray(frame), out, params)
     return RIGHT_ANSWER
 

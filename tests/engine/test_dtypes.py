@@ -12,9 +12,6 @@ import numpy as np
 import pytest
 from scipy import ndimage
 from skimage import feature as skimage_feature
-
-from napari_xray.engine import filters
-
 from test_filters import (
     assert_close_to_reference,
     ref_fourier_prewitt,
@@ -22,6 +19,8 @@ from test_filters import (
     ref_log,
     ref_sobel,
 )
+
+from napari_xray.engine import filters
 
 SHAPE = (2, 40, 52)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 
 import pytest
-
 from fuzz_arrays import CLEAR_ERROR, RIGHT_ANSWER, array_cases, check_array_case
 
 SEED = 20261201
