@@ -245,6 +245,10 @@ def _subsample(result: np.ndarray) -> np.ndarray:
     return result[..., ::stride, ::stride]
 
 
+def _normalize() -> Parameter:
+    return Parameter("normalize", bool, True, "Normalize to 0–255", help=_NORMALIZE_HELP)
+
+
 def _sigma(default: float) -> Parameter:
     return Parameter(
         "sigma",
@@ -326,9 +330,7 @@ OPERATIONS: dict[str, Operation] = {
             key="sobel",
             title="Sobel magnitude",
             function=filters.sobel_magnitude,
-            parameters=(
-                Parameter("normalize", bool, True, "Normalize to 0–255", help=_NORMALIZE_HELP),
-            ),
+            parameters=(_normalize(),),
             colormaps=("gray", "CMRmap", "hot"),
             description="hypot of the Sobel derivatives along both image axes.",
             short_title="Sobel",
@@ -339,7 +341,7 @@ OPERATIONS: dict[str, Operation] = {
             function=filters.fourier_prewitt,
             parameters=(
                 _sigma(1.0),
-                Parameter("normalize", bool, True, "Normalize to 0–255", help=_NORMALIZE_HELP),
+                _normalize(),
             ),
             colormaps=("nipy_spectral", "prism", "terrain"),
             description="Gaussian smoothing in the Fourier domain, then the Prewitt "

@@ -444,10 +444,6 @@ class Comparison:
         self._timer = None
         self._stop_steps()
 
-    def _advance_progress(self) -> None:
-        if self._progress is not None:
-            self._progress.update(1)
-
     def _stop_steps(self) -> None:
         """End a gradual show: no more steps, progress closed, cursor back."""
         steps, self._steps = self._steps, None
