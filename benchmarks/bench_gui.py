@@ -1,4 +1,4 @@
-from machine import print_machine; print_machine(("numpy", "scipy", "napari", "vispy", "PyQt6"))  # noqa: E702, I001, E501  # fmt: skip
+from machine import print_fresh_memory, print_machine; print_machine(("numpy", "scipy", "napari", "vispy", "PyQt6")); print_fresh_memory()  # noqa: E702, I001, E501  # fmt: skip
 
 # How responsive the window stays: Compare all, Restore and a 60-step σ drag in napari.
 #
@@ -23,6 +23,10 @@ from machine import print_machine; print_machine(("numpy", "scipy", "napari", "v
 #   has drawn the one before. Its total time (first move to the last frame drawn)
 #   is set against 60 single-frame computations with the same σ values, each
 #   written into a plain layer and drawn the same way.
+#
+# The first Compare all also makes the result buffers and the engine's frame buffers:
+# new memory, whose first write the ``memory:`` line measures (slow on VMs whose host
+# hands out pages on first touch).
 #
 # The real frames come from ``NAPARI_XRAY_DATA_DIR`` (default ``../shared/xray``) or
 # the download cache. Figures from one run only; the machine's load average is printed.

@@ -40,3 +40,33 @@ def print_machine(packages=("numpy", "scipy", "opencv-python-headless", "pillow"
         except PackageNotFoundError:
             versions.append(f"{package} (not installed)")
     print(f"Python {platform.python_version()}; " + ", ".join(versions))
+
+
+def fresh_memory_rates(megabytes: int = 128) -> tuple[float, float]:
+    """MB/s of the first write to newly mapped memory, and of writing it again.
+
+    On an ordinary machine the two differ by a small factor (page faults and
+    zeroing); on a VM whose host hands out memory on first touch the first write
+    can be 10–50× slower, and every figure that touches new memory (a first
+    result buffer, a new file in the page cache) pays it.
+    """
+    import time
+
+    import numpy as np
+
+    size = megabytes * 1024 * 1024
+    block = np.empty(size, dtype=np.uint8)  # mapped, not yet touched
+    began = time.perf_counter()
+    block.fill(1)
+    first = time.perf_counter() - began
+    began = time.perf_counter()
+    block.fill(2)
+    again = time.perf_counter() - began
+    return megabytes / first, megabytes / again
+
+
+def print_fresh_memory() -> None:
+    """Print :func:`fresh_memory_rates` on one line."""
+    first, again = fresh_memory_rates()
+    print(f"memory: first write to new pages {first:,.0f} MB/s, rewrite {again:,.0f} MB/s "
+          f"({again / first:.0f}×)")

@@ -49,14 +49,11 @@ def main(argv=None) -> int:
 
     from napari_xray.plugin.console import compare_all
     from napari_xray.plugin.viewer import open_viewer
-    from napari_xray.plugin.widgets import StatisticsWidget
 
     viewer = open_viewer(show=True)
     app = QApplication.instance()
     viewer.window._qt_window.resize(*WINDOW_SIZE)
-    viewer.window.add_dock_widget(
-        StatisticsWidget(viewer), name="Statistics (napari-xray)", area="right"
-    )
+    viewer.window.add_plugin_dock_widget("napari-xray", "Statistics")
     (layer,) = viewer.layers
     viewer.layers.selection.active = layer
     if layer.ndim == 3:

@@ -10,6 +10,8 @@ Behaviour only: the timings are printed by ``benchmarks/bench_gui.py``.
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -240,6 +242,7 @@ def test_panels_arrive_one_by_one_with_repaints_between_and_progress(
     state = _comparison(viewer)
     assert state.arriving
     assert QApplication.overrideCursor().shape() == Qt.CursorShape.BusyCursor
+    assert not gc.isenabled(), "no full collection may land inside a panel's step"
     state.panel_shown.connect(lambda index, layer: arrivals.append((index, len(draws))))
     _wait_compared(qtbot, viewer)
 
@@ -250,6 +253,7 @@ def test_panels_arrive_one_by_one_with_repaints_between_and_progress(
     )
     assert "napari-xray: compare all" in bars
     assert QApplication.overrideCursor() is None
+    assert gc.isenabled()
     assert "Comparing 9 panels" in widget.status
     titles = [layer.name for layer in _visible(viewer)[1:]]
     assert titles == [panel.title for panel in COMPARISON[1:]]
@@ -265,6 +269,7 @@ def test_restore_while_panels_arrive_stops_them(make_napari_viewer, qtbot, stack
     _click(qtbot, _button(widget))  # at once: Restore
     assert not _comparison(viewer).arriving
     assert QApplication.overrideCursor() is None
+    assert gc.isenabled()
     qtbot.wait(300)
     assert _visible(viewer) == [source] and not viewer.canvas.grid.enabled
     _move_slider(qtbot, viewer, steps=(2, 3))
@@ -283,6 +288,7 @@ def test_closing_the_viewer_while_panels_arrive(make_napari_viewer, qtbot, stack
     qtbot.wait(500)  # nothing raises in the event loop, no step runs on
     assert not _comparison(viewer).arriving
     assert QApplication.overrideCursor() is None
+    assert gc.isenabled()
 
 
 # --------------------------------------------------------------------------- the removal helper

@@ -10,11 +10,16 @@ Its panel layers are made once and kept: hiding them hides them (napari's
 removal of a layer costs ≈0.5 s), and the next comparison, of any layer,
 points them at its results and shows them again. Shown gradually, the panels
 arrive one per event-loop turn, each once the canvas has drawn the one before,
-under napari's progress bar and a busy cursor.
+under napari's progress bar and a busy cursor. Python's automatic garbage
+collection pauses while they arrive (a full collection of napari's objects costs
+as much as adding a layer, and the panels' allocations would start one in the
+middle of a step); after the last panel, what it held back runs in turns of
+its own.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import weakref
 from collections.abc import Iterator, Sequence
@@ -32,11 +37,14 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Layer
 
-__all__ = ["Comparison", "comparison_specs"]
+__all__ = ["Comparison", "comparison_specs", "preload_panel_imports"]
 
 _GRID_FIELDS = ("stride", "shape", "spacing", "enabled")
 #: Longest wait (ms) for the canvas to draw a panel before the next one comes anyway.
 _DRAW_WAIT_MS = 100
+#: Imported by napari when the first panels are made (pandas for Labels layers) or by
+#: napari-xray for matplotlib-only colormaps; loaded in the background beforehand.
+_PANEL_IMPORTS = ("pandas", "matplotlib.cm")
 
 
 def _grid(viewer: napari.Viewer):
@@ -51,6 +59,13 @@ def _camera(viewer: napari.Viewer):
     scene = getattr(viewer, "scene", None)
     camera = getattr(scene, "camera", None)
     return camera if camera is not None else viewer.camera
+
+
+def preload_panel_imports() -> None:
+    """Import, in the background, what the first panels need (napari would, in the GUI thread)."""
+    from napari_xray.plugin.threads import import_in_background
+
+    import_in_background(*_PANEL_IMPORTS)
 
 
 def grid_shape(count: int) -> tuple[int, int]:
@@ -171,7 +186,10 @@ class Comparison:
         self._progress = None
         self._progress_due = 0
         self._busy_cursor = False
+        self._collection_paused = False
+        self._old_objects = 0
         viewer.layers.events.removed.connect(self._on_layer_removed)
+        preload_panel_imports()
 
     # ------------------------------------------------------------------ state
 
@@ -329,6 +347,7 @@ class Comparison:
             self.panel_shown.emit(index, panel)
             self._progress_due += 1
             yield
+        yield from self._collection_steps()
         self.viewer.reset_view()
         self.outputs.settle()  # now the other frames
         self.shown.emit()
@@ -378,6 +397,10 @@ class Comparison:
         viewer = self.viewer
         self._steps = steps
         self._stepping = True  # napari's progress bar processes events: a Restore waits
+        if gc.isenabled():
+            gc.disable()
+            self._collection_paused = True
+            self._old_objects = len(gc.get_objects(generation=2))
         try:
             if QApplication.instance() is not None:
                 QApplication.setOverrideCursor(QCursor(Qt.CursorShape.BusyCursor))
@@ -444,8 +467,28 @@ class Comparison:
         self._timer = None
         self._stop_steps()
 
+    def _resume_collection(self) -> None:
+        """Switch automatic garbage collection back on if a gradual show paused it."""
+        if self._collection_paused:
+            self._collection_paused = False
+            gc.enable()
+
+    def _collection_steps(self) -> Iterator[None]:
+        """After a gradual show, collection back on in turns of their own: the young
+        objects first, then a full collection when the show has made Python due one
+        (its old generation grew by a quarter, Python's own rule)."""
+        if not self._collection_paused:
+            return
+        self._resume_collection()
+        gc.collect(1)
+        yield
+        if len(gc.get_objects(generation=2)) > 1.25 * self._old_objects:
+            gc.collect()
+            yield
+
     def _stop_steps(self) -> None:
-        """End a gradual show: no more steps, progress closed, cursor back."""
+        """End a gradual show: no more steps, progress closed, cursor back, collection on."""
+        self._resume_collection()
         steps, self._steps = self._steps, None
         self._awaiting_draw = False
         if steps is not None and not self._stepping:

@@ -9,9 +9,12 @@ the GUI thread.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+import threading
 
-__all__ = ["running_workers", "start_worker", "wait_for_workers"]
+__all__ = ["import_in_background", "running_workers", "start_worker", "wait_for_workers"]
 
 _POOL = None
 _RUNNING: set = set()
@@ -60,3 +63,26 @@ def wait_for_workers(msecs: int = -1) -> bool:
     if _POOL is None:
         return True
     return bool(_POOL.waitForDone(msecs))
+
+
+def import_in_background(*modules: str) -> threading.Thread | None:
+    """Import those of ``modules`` not yet imported, in a daemon thread; returns it.
+
+    napari imports some libraries the first time it needs them, in the GUI
+    thread (pandas for the first Labels layer); imported here beforehand, they
+    do not freeze the window then. ``None`` when all are imported already.
+    """
+    missing = [name for name in modules if name not in sys.modules]
+    if not missing:
+        return None
+
+    def run() -> None:
+        for name in missing:
+            try:
+                importlib.import_module(name)
+            except ImportError:  # pragma: no cover - napari then reports it where it is used
+                pass
+
+    thread = threading.Thread(target=run, name="napari-xray imports", daemon=True)
+    thread.start()
+    return thread

@@ -24,6 +24,7 @@ from napari_xray.plugin.console import (
     restore_view,
     start_comparison,
 )
+from napari_xray.plugin.comparison import preload_panel_imports
 from napari_xray.plugin.hub import viewer_hub
 from napari_xray.plugin.layers import (
     LayerPickerMixin,
@@ -54,6 +55,7 @@ class CompareWidget(LayerPickerMixin, DockForm):
         napari_viewer = unwrap(napari_viewer)  # napari hands dock widgets a proxy
         self.viewer = napari_viewer
         hub = viewer_hub(napari_viewer)
+        preload_panel_imports()  # the first click then finds them loaded
         self._image = ComboBox(name="image_layer", label="Image", choices=self._choices)
         self._toggle_button = PushButton(name="compare_button", text="Compare all")
         self._png_button = PushButton(name="png_button", text="Save grid as PNG…")

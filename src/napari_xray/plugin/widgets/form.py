@@ -77,11 +77,13 @@ class DockForm(Container):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(scrollable=True, **kwargs)
-        from qtpy.QtWidgets import QFrame
+        from qtpy.QtWidgets import QFrame, QSizePolicy
 
         root = self.root_native_widget
         root.setFrameShape(QFrame.Shape.NoFrame)
         root.setMinimumHeight(MIN_DOCK_HEIGHT)
+        # No taller than the form: the height left goes to docks that use it (Statistics).
+        root.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
     @property
     def native(self) -> Any:
@@ -89,5 +91,8 @@ class DockForm(Container):
         return self.root_native_widget
 
     def finish_form(self) -> None:
-        """Call once every row is added: keeps the label column fitted to napari's style."""
+        """Call once every row is added: rows packed at the top (a dock taller than
+        the form leaves the space below it, not between its rows), and the label
+        column kept fitted to napari's style."""
+        self._widget._layout.addStretch(1)
         keep_labels_unclipped(self)
