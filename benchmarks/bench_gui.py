@@ -24,7 +24,8 @@ from machine import print_fresh_memory, print_machine; print_machine(("numpy", "
 #   is set against 60 single-frame computations with the same σ values, each
 #   written into a plain layer and drawn the same way.
 #
-# The first Compare all also makes the result buffers and the engine's frame buffers:
+# The first Compare all also switches napari's grid on for the first time (printed
+# for scale, in a new viewer, at the end) and makes the result buffers and the engine's frame buffers:
 # new memory, whose first write the ``memory:`` line measures (slow on VMs whose host
 # hands out pages on first touch).
 #
@@ -299,6 +300,17 @@ def main() -> int:
               f"{plain_seconds / DRAG_MOVES * 1000:.0f}: {ratios[-1]:.2f}× the reference")
     print(f"σ drag against the reference: {', '.join(f'{r:.2f}×' for r in ratios)}")
     viewer.close()
+
+    # For scale with the first Compare all: napari's own first switch to a 3 × 3 grid.
+    fresh = napari.Viewer(show=True, title="napari-xray GUI benchmark: grid")
+    fresh.window._qt_window.resize(*WINDOW)
+    for index in range(9):
+        fresh.add_image(arrays[index % len(arrays)], name=f"layer {index}")
+    idle(app, 1.0)
+    stall, _ = meter.run(lambda: setattr(fresh.canvas.grid, "enabled", True))
+    print(f"for scale: napari switches a new viewer with nine such layers to its grid: "
+          f"longest stall {stall * 1000:.0f} ms = {stall / add:.2f}× add")
+    fresh.close()
     return 0
 
 
