@@ -25,9 +25,9 @@ from machine import print_fresh_memory, print_machine; print_machine(("numpy", "
 #   written into a plain layer and drawn the same way.
 #
 # The first Compare all also switches napari's grid on for the first time (printed
-# for scale, in a new viewer, at the end) and makes the result buffers and the engine's frame buffers:
-# new memory, whose first write the ``memory:`` line measures (slow on VMs whose host
-# hands out pages on first touch).
+# for scale, in a new viewer, at the end) and makes the result buffers and the
+# engine's frame buffers: new memory, whose first write the ``memory:`` line
+# measures (slow on VMs whose host hands out pages on first touch).
 #
 # The real frames come from ``NAPARI_XRAY_DATA_DIR`` (default ``../shared/xray``) or
 # the download cache. Figures from one run only; the machine's load average is printed.

@@ -182,10 +182,15 @@ def test_input_errors_say_what_is_wrong(tmp_path):
 def test_filters_and_parameters_come_from_the_description():
     assert parse_filters(None) == list(OPERATIONS)
     assert parse_filters("sobel, LOG") == ["sobel", "log"]
-    with pytest.raises(BatchError, match="choose one of: log, gradient"):
+    with pytest.raises(BatchError, match="'blur'.*choose from log, gradient.*preset: all, edges"):
         parse_filters("log,blur")
     with pytest.raises(BatchError, match="more than once"):
         parse_filters("log,log")
+    # presets stand for their operations, in their order; keys already named are not repeated
+    assert parse_filters("fast") == ["log", "sobel", "mask"]
+    assert parse_filters("all") == list(OPERATIONS)
+    assert parse_filters("canny,fast") == ["canny", "log", "sobel", "mask"]
+    assert parse_filters("edges,mask") == ["log", "gradient", "sobel", "prewitt", "canny", "mask"]
 
     params = parse_params(["log.sigma=2.5", "mask.mode=binary"], ["log", "mask"])
     assert params == {
@@ -251,10 +256,26 @@ def test_float16_option_and_value_mask_keeps_the_input_dtype(tmp_path):
     plan, group = _plan_and_group(tmp_path, files, keys="log,mask", float_dtype="float16")
     assert group["log"].dtype == np.float16
     assert group["mask"].dtype == np.uint8  # mode "keep": the input dtype
+    assert "lossy" in group["log"].attrs["napari_xray"]  # says what float16 loses
+    assert "lossy" not in group["mask"].attrs["napari_xray"]
     process_frames(plan, [0, 1], [str(p) for p in files])
     frame = reference_frame(files[1])
     np.testing.assert_array_equal(group["log"][1], OPERATIONS["log"](frame).astype(np.float16))
     np.testing.assert_array_equal(group["mask"][1], OPERATIONS["mask"](frame))
+
+
+def test_a_result_beyond_float16_fails_its_frame_naming_the_filter():
+    frame = np.zeros((64, 64), dtype=np.float32)
+    frame[:, 32:] = 1e6  # a Sobel magnitude far beyond float16's 65,504
+    specs = [FilterSpec("mask", {"threshold": 150.0, "mode": "binary"}, "bool"),
+             FilterSpec("sobel", {"normalize": False}, "float16")]
+    with pytest.raises(worker.FrameError, match=r"sobel: values reach .*float16's range.*float32"):
+        worker.filter_frame(frame, specs)
+    small = frame / 1e3  # the same frame scaled into range: NumPy's own cast, bit for bit
+    results = worker.filter_frame(small, specs)
+    expected = OPERATIONS["sobel"](small, normalize=False).astype(np.float16)
+    assert np.array_equal(results["sobel"].view(np.uint16), expected.view(np.uint16))
+    assert np.array_equal(results["mask"], small > 150.0)
 
 
 def test_rerun_with_other_options_is_refused_never_mixed(tmp_path):
@@ -335,6 +356,32 @@ def test_completion_is_recorded_only_after_the_results(tmp_path, monkeypatch):
     monkeypatch.setattr(worker, "_write_chunks", real_write)
     process_frames(plan, [1], [str(files[1])])
     assert_store_matches_engine(tmp_path / "out.zarr", {1: files[1]})
+
+
+def test_two_tasks_at_once_in_one_worker_never_share_buffers(tmp_path, restore_cv2_threads):
+    """A worker started with several threads runs tasks concurrently: the reused
+    result blocks and engine outputs are per thread, so every frame is its own."""
+    import threading
+
+    files = write_frames(tmp_path / "in", 8, seed=3)
+    plan, _ = _plan_and_group(tmp_path, files, chunk_frames=2, frames_per_task=4)
+    paths = [str(p) for p in files]
+    errors = []
+
+    def task(indices):
+        try:
+            for _ in range(3):  # again and again, to interleave with the other thread
+                process_frames(plan, indices, [paths[i] for i in indices])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=task, args=(list(r),)) for r in (range(4), range(4, 8))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    assert_store_matches_engine(tmp_path / "out.zarr", dict(enumerate(files)))
 
 
 def test_graph_is_map_blocks_one_task_per_status_chunk(tmp_path, restore_cv2_threads):

@@ -141,7 +141,9 @@ def parse_filters(text: str | Sequence[str] | None) -> list[str]:
     """The operation keys selected by ``--filters`` (``"log,sobel"`` or a list).
 
     ``None`` or an empty selection means every operation of
-    :data:`~napari_xray.engine.operations.OPERATIONS`, in its order.
+    :data:`~napari_xray.engine.operations.OPERATIONS`, in its order. A name of
+    :data:`~napari_xray.engine.operations.PRESETS` (``"fast"``, ``"edges,mask"``)
+    stands for its operations; a key a preset already holds is not repeated.
 
     Returns
     -------
@@ -153,22 +155,31 @@ def parse_filters(text: str | Sequence[str] | None) -> list[str]:
     BatchError
         An unknown key (the message lists the valid ones) or a repeated key.
     """
-    from napari_xray.engine.operations import OPERATIONS, get_operation
+    from napari_xray.engine.operations import OPERATIONS, PRESETS, get_operation
 
     if text is None:
         return list(OPERATIONS)
     items = text.split(",") if isinstance(text, str) else list(text)
-    keys = [k.strip().lower() for k in items if k.strip()]
-    if not keys:
+    names = [k.strip().lower() for k in items if k.strip()]
+    if not names:
         return list(OPERATIONS)
-    for key in keys:
-        try:
-            get_operation(key)
-        except KeyError as exc:
-            raise BatchError(exc.args[0]) from None
-    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    repeated = sorted({k for k in names if names.count(k) > 1})
     if repeated:
         raise BatchError(f"--filters names {', '.join(repeated)} more than once")
+    keys: list[str] = []
+    for name in names:
+        if name in PRESETS:
+            keys.extend(key for key in PRESETS[name] if key not in keys)
+            continue
+        try:
+            get_operation(name)
+        except KeyError:
+            raise BatchError(
+                f"unknown operation {name!r} in --filters; choose from {', '.join(OPERATIONS)} "
+                f"or a preset: {', '.join(PRESETS)}"
+            ) from None
+        if name not in keys:
+            keys.append(name)
     return keys
 
 

@@ -286,6 +286,13 @@ def _describe_difference(recorded: dict[str, Any], requested: dict[str, Any]) ->
     return None
 
 
+#: What a float16 store says about its floating-point results (array attribute ``lossy``).
+FLOAT16_LOSS = (
+    "float16: the float32 results rounded to 11 significant bits, each value within "
+    "2**-11 (4.9e-4) of itself; frames whose results reach 65,520 failed"
+)
+
+
 def _create_store(out, store, files, keys, params, *, float_dtype, compression, chunk_frames,
                   frames_per_task, shape, log) -> tuple[BatchPlan, Any]:
     """Make a new store: learn dtypes and contrast limits on one frame, create the arrays."""
@@ -367,6 +374,10 @@ def _create_store(out, store, files, keys, params, *, float_dtype, compression, 
                 "contrast_limits": hints.get(spec.key),
                 "file_names": f"attributes of ../{STATUS_ARRAY}",
             }
+            if spec.dtype == "float16":
+                array.attrs["napari_xray"] = {
+                    **array.attrs["napari_xray"], "lossy": FLOAT16_LOSS,
+                }
         status = group.create_array(
             STATUS_ARRAY,
             shape=(n,),
@@ -403,7 +414,9 @@ def _create_store(out, store, files, keys, params, *, float_dtype, compression, 
         group = zarr.open_group(store, mode="r+", zarr_format=3)
     log(
         f"created {out}: {n} frames of {frame_shape[0]}×{frame_shape[1]} {frame.dtype}, "
-        f"arrays {', '.join(keys)} ({float_dtype} results, {compression} compression)"
+        f"arrays {', '.join(keys)} ({float_dtype} results"
+        f"{' (lossy: 11 significant bits)' if float_dtype == 'float16' else ''}, "
+        f"{compression} compression)"
     )
     plan = BatchPlan(
         store=store,

@@ -10,6 +10,7 @@ worker processes start with (:data:`WORKER_ENVIRONMENT`).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -27,7 +28,9 @@ from napari_xray.batch.integrity import (
     verify_chunk,
 )
 from napari_xray.batch.store import BatchPlan, is_local_store
+from napari_xray.engine.dtypes import to_float16
 from napari_xray.engine.operations import OPERATIONS
+from napari_xray.engine.pipeline import run_operations
 from napari_xray.errors import BatchError, XrayReadError
 from napari_xray.io.read import read_xray
 from napari_xray.io.store import STATUS_ARRAY, STATUS_DONE, STATUS_FAILED, STATUS_TODO
@@ -151,38 +154,103 @@ def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
     )
 
 
-def filter_frame(frame: np.ndarray, filters: Sequence[FilterSpec]) -> dict[str, np.ndarray]:
+def filter_frame(
+    frame: np.ndarray,
+    filters: Sequence[FilterSpec],
+    into: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
     """Run every operation of ``filters`` on one frame, cast to the stored dtypes.
+
+    The operations run as one batch (:func:`~napari_xray.engine.pipeline.run_operations`,
+    the frame read once); float16 results are cast by
+    :func:`~napari_xray.engine.dtypes.to_float16`.
+
+    Parameters
+    ----------
+    into : mapping, optional
+        ``{key: (H, W) array of the stored dtype}`` to write the results into
+        (a frame of a chunk's block). The engine's own outputs are then reused
+        from frame to frame instead of being allocated anew.
 
     Returns
     -------
     dict
-        ``{key: (H, W) array}``.
+        ``{key: (H, W) array}`` (the arrays of ``into`` when given).
 
     Raises
     ------
     FrameError
-        An operation rejected the frame (its message names the operation).
+        An operation rejected the frame, or a result does not fit float16 (the
+        message names the operation).
     """
+    operations = [(spec.key, spec.params) for spec in filters]
+    cache = _thread_cache("engine_outputs")
+    reuse = cache.get(_outputs_key(frame, filters)) if into is not None else None
+    try:
+        computed = run_operations(frame, operations, out=reuse, threads=1)
+    except ValueError as exc:
+        _raise_for_failing_operation(frame, filters)
+        raise FrameError(f"the filters failed: {exc}") from None
+    if into is not None:
+        cache.clear()  # one set per thread: a thread runs one task at a time
+        cache[_outputs_key(frame, filters)] = computed
     results = {}
+    for spec, result in zip(filters, computed, strict=True):
+        try:
+            stored = to_float16(result) if spec.dtype == "float16" else result
+        except ValueError as exc:
+            raise FrameError(f"{spec.key}: {exc}") from None
+        if into is not None:
+            into[spec.key][...] = stored
+            stored = into[spec.key]
+        elif stored.dtype != np.dtype(spec.dtype):
+            stored = stored.astype(spec.dtype)
+        results[spec.key] = stored
+    return results
+
+
+#: Per thread (a worker may run tasks in several): the engine's outputs of the last
+#: frame (see :func:`filter_frame`) and the blocks of the last chunk (:func:`_chunk_blocks`).
+_REUSED = threading.local()
+
+
+def _thread_cache(name: str) -> dict:
+    cache = getattr(_REUSED, name, None)
+    if cache is None:
+        cache = {}
+        setattr(_REUSED, name, cache)
+    return cache
+
+
+def _outputs_key(frame: np.ndarray, filters: Sequence[FilterSpec]) -> tuple:
+    return frame.shape, frame.dtype.str, repr([(s.key, s.params) for s in filters])
+
+
+def _raise_for_failing_operation(frame: np.ndarray, filters: Sequence[FilterSpec]) -> None:
+    """Raise FrameError naming the first operation of ``filters`` that rejects ``frame``."""
     for spec in filters:
         try:
-            result = OPERATIONS[spec.key](frame, **spec.params)
+            OPERATIONS[spec.key](frame, **spec.params)
         except ValueError as exc:
             raise FrameError(f"{spec.key} failed: {exc}") from None
-        results[spec.key] = np.asarray(result, dtype=spec.dtype)
-    return results
 
 
 @lru_cache(maxsize=8)
 def _open_arrays(store: str, store_id: str, keys: tuple[str, ...]) -> dict[str, Any]:
-    """The store's arrays opened for writing (cached per worker process and store id)."""
+    """The store's arrays opened for writing (cached per worker process and store id).
+
+    A local store writes its result chunks past the page cache
+    (:class:`~napari_xray.batch.direct_store.DirectWriteStore`).
+    """
     import zarr
 
+    from napari_xray.batch.direct_store import DirectWriteStore
+
+    location = DirectWriteStore(store) if is_local_store(store) else store.rstrip("/")
     # Writing chunks without first comparing them with the fill value saves ~1 ms per
     # 4 MB chunk; an all-zero chunk (a failed frame) is then stored like any other.
     return {
-        key: zarr.open_array(store.rstrip("/") + "/" + key, mode="r+").with_config(
+        key: zarr.open_array(location, path=key, mode="r+").with_config(
             {"write_empty_chunks": True}
         )
         for key in keys
@@ -272,38 +340,30 @@ def _process_chunk(
     plan, arrays, keys, start, stop, path_of
 ) -> tuple[list[FrameResult], list[Fingerprint]]:
     """Read, filter and store frames ``start:stop`` (one zarr chunk); no status written."""
-    height, width = plan.frame_shape
-    stacks: dict[str, list[np.ndarray]] = {key: [] for key in keys}
+    blocks = _chunk_blocks(plan, stop - start)
     pending = []
     fingerprints: list[Fingerprint] = []
-    for index in range(start, stop):
+    for offset, index in enumerate(range(start, stop)):
         t0 = time.perf_counter()
         reason = None
         fingerprint: Fingerprint = (0, 0, 0)
+        into = {key: block[offset] for key, block in blocks.items()}
         try:
             frame, fingerprint = read_frame_with_fingerprint(
                 path_of[index], plan.frame_shape, plan.input_dtype
             )
             t1 = time.perf_counter()
-            filtered = filter_frame(frame, plan.filters)
+            filter_frame(frame, plan.filters, into=into)
         except FrameError as exc:
             reason = str(exc)
             fingerprint = (0, 0, 0)
             t1 = time.perf_counter()
-            filtered = {
-                spec.key: np.zeros((height, width), dtype=spec.dtype) for spec in plan.filters
-            }
+            for plane in into.values():
+                plane[...] = 0
         t2 = time.perf_counter()
-        for key in keys:
-            stacks[key].append(filtered[key])
         pending.append((index, reason, t1 - t0, t2 - t1))
         fingerprints.append(fingerprint)
     t3 = time.perf_counter()
-    blocks = {
-        # One frame per chunk (the default) is written without a copy.
-        key: frames[0][np.newaxis] if len(frames) == 1 else np.stack(frames)
-        for key, frames in stacks.items()
-    }
     if all(reason for _, reason, _, _ in pending):
         # Only zeros (failed frames): let zarr drop the chunks instead of storing them.
         arrays = {key: arrays[key].with_config({"write_empty_chunks": False}) for key in keys}
@@ -315,6 +375,26 @@ def _process_chunk(
         for index, reason, read_s, filter_s in pending
     ]
     return results, fingerprints
+
+
+def _chunk_blocks(plan: BatchPlan, frames: int) -> dict[str, np.ndarray]:
+    """One ``(frames, H, W)`` block per stored array, reused from chunk to chunk.
+
+    Written only between a chunk's first read and the end of its write
+    (:func:`_write_chunks` returns when zarr holds the data), so one set is enough;
+    reused memory also spares the cost of first touching fresh pages.
+    """
+    cache = _thread_cache("blocks")
+    key = (frames, tuple(plan.frame_shape), tuple((s.key, s.dtype) for s in plan.filters))
+    blocks = cache.get(key)
+    if blocks is None:
+        cache.clear()
+        blocks = {
+            spec.key: np.zeros((frames, *plan.frame_shape), dtype=spec.dtype)
+            for spec in plan.filters
+        }
+        cache[key] = blocks
+    return blocks
 
 
 _WRITE_POOL = None

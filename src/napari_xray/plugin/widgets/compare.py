@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import ComboBox, FloatSpinBox, Label, PushButton
 
 from napari_xray.engine.operations import COMPARISON
+from napari_xray.plugin.comparison import preload_panel_imports
 from napari_xray.plugin.console import (
     compare_all,
     is_comparing,
     restore_view,
     start_comparison,
 )
-from napari_xray.plugin.comparison import preload_panel_imports
 from napari_xray.plugin.hub import viewer_hub
 from napari_xray.plugin.layers import (
     LayerPickerMixin,
