@@ -2,17 +2,19 @@
 
 A batch writes terabytes it will not read back soon. Through the page cache every
 chunk first fills memory (on VMs whose host hands out pages on first touch that
-ran at ~60–70 MB/s here, against ~1.2 GB/s with ``O_DIRECT`` to the same disk) and
+ran at 60–70 MB/s here, against 0.7–1.2 GB/s with ``O_DIRECT`` to the same disk) and
 then evicts what the machine had cached. Chunks of at least :data:`DIRECT_MIN_BYTES`
 are written with ``O_DIRECT`` (the block-aligned part; the last partial block
 through the page cache), into a temporary file renamed into place as Zarr's own
 ``LocalStore`` does, so a chunk is never seen half-written. Filesystems without
-``O_DIRECT`` (tmpfs, some network filesystems) get Zarr's ordinary writes.
+``O_DIRECT`` (some network filesystems, tmpfs before Linux 6.6) get Zarr's ordinary
+writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import mmap
 import os
 import threading
@@ -51,7 +53,7 @@ def write_direct(path: Path, data: memoryview) -> bool:
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DIRECT, 0o666)
     except OSError as exc:
-        if exc.errno == 22:  # EINVAL: no O_DIRECT here
+        if exc.errno == errno.EINVAL:  # no O_DIRECT here
             return False
         raise
     try:
@@ -71,7 +73,7 @@ def write_direct(path: Path, data: memoryview) -> bool:
         os.replace(partial, path)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        if exc.errno == 22 and aligned:  # EINVAL: this filesystem's O_DIRECT needs more
+        if exc.errno == errno.EINVAL and aligned:  # this filesystem's O_DIRECT wants more
             return False
         raise
     except BaseException:
