@@ -24,7 +24,14 @@ WINDOW_SIZE = (1400, 900)
 
 
 def _settle(app, viewer, seconds: float = 0.5) -> None:
-    """Process events for a while, then close notification toasts over the canvas."""
+    """Process events until napari-xray's workers are done (the stack statistics) and
+    ``seconds`` more, then close notification toasts over the canvas."""
+    from napari_xray.plugin.threads import running_workers
+
+    deadline = time.perf_counter() + 60
+    while running_workers() and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         app.processEvents()
