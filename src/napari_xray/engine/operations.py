@@ -407,8 +407,8 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 #: Named selections of operations (``batch --filters fast``): ``edges`` the five edge
-#: filters without the mask; ``fast`` the three that cost ≈ 2 ms or less a 1024² frame
-#: on one core (LoG, Sobel, mask; the README's figures) and store half the bytes of all six.
+#: filters without the mask; ``fast`` the three cheapest a 1024² frame on one core
+#: (LoG, Sobel, mask: the README's timings), storing half the bytes of all six.
 PRESETS: dict[str, tuple[str, ...]] = {
     "all": tuple(OPERATIONS),
     "edges": ("log", "gradient", "sobel", "prewitt", "canny"),
