@@ -42,12 +42,19 @@ def to_float16(values: np.ndarray) -> np.ndarray:
             finite = plane[np.isfinite(plane)]
             if finite.size and float(np.abs(finite).max()) >= _FLOAT16_OVERFLOW:
                 raise ValueError(_beyond_range(float(np.abs(finite).max())))
-        return cv2.multiply(plane, 1.0, dtype=cv2.CV_16F).reshape(array.shape)
+        return _opencv_float16(cv2, plane).reshape(array.shape)
     if array.dtype.kind == "f" and array.size:
         finite = array[np.isfinite(array)]
         if finite.size and float(np.abs(finite).max()) >= _FLOAT16_OVERFLOW:
             raise ValueError(_beyond_range(float(np.abs(finite).max())))
     return array.astype(np.float16)
+
+
+def _opencv_float16(cv2, plane: np.ndarray) -> np.ndarray:
+    """OpenCV's float32 → float16 conversion of a 2-D array."""
+    if hasattr(cv2, "convertFp16"):  # OpenCV 4: the float16 bits, typed int16
+        return cv2.convertFp16(plane).view(np.float16)
+    return cv2.multiply(plane, 1.0, dtype=cv2.CV_16F)  # OpenCV 5 (convertFp16 is gone)
 
 
 def _beyond_range(largest: float) -> str:
