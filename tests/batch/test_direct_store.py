@@ -26,8 +26,7 @@ def test_write_direct_writes_exactly_the_bytes(tmp_path, size):
 
 
 def _write_both(tmp_path, frames: np.ndarray):
-    for name, store in (("direct", DirectWriteStore(tmp_path / "direct.zarr")),
-                        ("zarr", tmp_path / "zarr.zarr")):
+    for store in (DirectWriteStore(tmp_path / "direct.zarr"), tmp_path / "zarr.zarr"):
         array = zarr.create_array(store, shape=frames.shape, chunks=(1, *frames.shape[1:]),
                                   dtype=frames.dtype, compressors=[Crc32cCodec()])
         for index, frame in enumerate(frames):
