@@ -358,6 +358,29 @@ def test_completion_is_recorded_only_after_the_results(tmp_path, monkeypatch):
     assert_store_matches_engine(tmp_path / "out.zarr", {1: files[1]})
 
 
+def test_a_failed_write_waits_for_the_others_before_raising():
+    """The chunk's blocks are reused by the next chunk: no write may still be running."""
+    import threading
+    import time
+
+    finished = threading.Event()
+
+    class Slow:
+        def __setitem__(self, where, value):
+            time.sleep(0.3)
+            finished.set()
+
+    class Broken:
+        def __setitem__(self, where, value):
+            raise OSError("No space left on device")
+
+    block = np.zeros((1, 4, 4), dtype=np.float32)
+    with pytest.raises(OSError, match="No space"):
+        worker._write_chunks({"log": Broken(), "sobel": Slow()},
+                             {"log": block, "sobel": block}, slice(0, 1))
+    assert finished.is_set()
+
+
 def test_two_tasks_at_once_in_one_worker_never_share_buffers(tmp_path, restore_cv2_threads):
     """A worker started with several threads runs tasks concurrently: the reused
     result blocks and engine outputs are per thread, so every frame is its own."""

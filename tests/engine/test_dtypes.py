@@ -62,3 +62,20 @@ def test_values_that_round_to_the_largest_float16_pass():
     values[0, 0] = 65520.0  # rounds to infinity
     with pytest.raises(ValueError, match="65,520"):
         to_float16(values)
+    values[0, 0] = -65520.0
+    with pytest.raises(ValueError, match="65,520"):
+        to_float16(values)
+
+
+def test_a_nan_does_not_hide_an_overflow():
+    values = np.zeros((64, 64), dtype=np.float32)
+    values[0, ::8] = 70000.0  # in every SIMD lane, each followed by NaNs
+    values[0, 4::8] = np.nan
+    with pytest.raises(ValueError, match="70,000"):
+        to_float16(values)
+
+
+def test_integers_beyond_float16_range_are_refused():
+    with pytest.raises(ValueError, match="70,000"):
+        to_float16(np.array([[1, 70000]], dtype=np.int32))
+    assert to_float16(np.array([[-65519, 65519]], dtype=np.int32)).tolist() == [[-65504, 65504]]

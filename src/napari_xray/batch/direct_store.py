@@ -53,7 +53,8 @@ def write_direct(path: Path, data: memoryview) -> bool:
     try:
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_DIRECT, 0o666)
     except OSError as exc:
-        if exc.errno == errno.EINVAL:  # no O_DIRECT here
+        if exc.errno == errno.EINVAL:  # no O_DIRECT here (Linux may have made the file)
+            partial.unlink(missing_ok=True)
             return False
         raise
     try:

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import wait
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -416,7 +417,10 @@ def _write_chunks(arrays: Mapping[str, Any], blocks: Mapping[str, np.ndarray], w
     def write(key: str) -> None:
         arrays[key][where] = blocks[key]
 
-    for future in [_WRITE_POOL.submit(write, key) for key in blocks]:
+    futures = [_WRITE_POOL.submit(write, key) for key in blocks]
+    # Every write over before any error is raised: the blocks are reused by the next chunk.
+    wait(futures)
+    for future in futures:
         future.result()
 
 

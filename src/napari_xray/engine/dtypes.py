@@ -10,6 +10,8 @@ __all__ = ["FLOAT16_MAX", "to_float16"]
 FLOAT16_MAX = float(np.finfo(np.float16).max)
 #: Magnitudes from here on round to infinity in float16 (below it, to ±65,504 at most).
 _FLOAT16_OVERFLOW = 65520.0
+#: The lowest float32 that does not round to -inf (checkRange's lower bound is inclusive).
+_LOWEST_SAFE = float(np.nextafter(np.float32(-_FLOAT16_OVERFLOW), np.float32(0)))
 
 
 def to_float16(values: np.ndarray) -> np.ndarray:
@@ -35,19 +37,24 @@ def to_float16(values: np.ndarray) -> np.ndarray:
         import cv2
 
         plane = array.reshape(-1, array.shape[-1])
-        largest = cv2.norm(plane, cv2.NORM_INF)  # inf or nan when the input holds them
-        if np.isfinite(largest) and largest >= _FLOAT16_OVERFLOW:
-            raise ValueError(_beyond_range(largest))
-        if not np.isfinite(largest):
-            finite = plane[np.isfinite(plane)]
-            if finite.size and float(np.abs(finite).max()) >= _FLOAT16_OVERFLOW:
-                raise ValueError(_beyond_range(float(np.abs(finite).max())))
+        # All finite and inside (-65520, 65520)? NaN and inf fail it too (cv2.norm would
+        # not do: on x86 a NaN can hide a larger value from its running maximum).
+        in_range, _ = cv2.checkRange(plane, True, minVal=_LOWEST_SAFE, maxVal=_FLOAT16_OVERFLOW)
+        if not in_range:
+            _check_finite_values(plane)
         return _opencv_float16(cv2, plane).reshape(array.shape)
-    if array.dtype.kind == "f" and array.size:
-        finite = array[np.isfinite(array)]
-        if finite.size and float(np.abs(finite).max()) >= _FLOAT16_OVERFLOW:
-            raise ValueError(_beyond_range(float(np.abs(finite).max())))
+    if array.dtype.kind in "fiu" and array.size:
+        _check_finite_values(array)
     return array.astype(np.float16)
+
+
+def _check_finite_values(array: np.ndarray) -> None:
+    """Raise ValueError when a finite value of ``array`` would become infinite in float16."""
+    finite = array[np.isfinite(array)] if array.dtype.kind == "f" else array
+    if finite.size:
+        largest = max(abs(float(finite.max())), abs(float(finite.min())))
+        if largest >= _FLOAT16_OVERFLOW:
+            raise ValueError(_beyond_range(largest))
 
 
 def _opencv_float16(cv2, plane: np.ndarray) -> np.ndarray:

@@ -418,6 +418,10 @@ class Comparison:
                 total=sum(slot is not None for slot in self.slots),
                 desc="napari-xray: compare all",
             )
+        except BaseException:
+            self._stepping = False
+            self._stop_steps()  # cursor, progress and garbage collection back as they were
+            raise
         finally:
             self._stepping = False
         if self._hide_after_step:

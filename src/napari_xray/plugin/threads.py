@@ -80,7 +80,7 @@ def import_in_background(*modules: str) -> threading.Thread | None:
         for name in missing:
             try:
                 importlib.import_module(name)
-            except ImportError:  # pragma: no cover - napari then reports it where it is used
+            except Exception:  # noqa: BLE001 - napari reports it where the module is used
                 pass
 
     thread = threading.Thread(target=run, name="napari-xray imports", daemon=True)
