@@ -94,32 +94,13 @@ def _interrupted(message: str) -> int:
 def _on_unraisable(unraisable) -> None:
     """Python drops a KeyboardInterrupt raised inside a finalizer or weakref callback
     (it prints "Exception ignored in …" and carries on): deliver that Ctrl-C again."""
-    try:
-        if unraisable.exc_type is not None and issubclass(
-            unraisable.exc_type, KeyboardInterrupt
-        ):
-            _INTERRUPT["signalled"] = False
-            _deliver_interrupt_again()
-            return
-        _INTERRUPT["previous_hook"](unraisable)
-    except KeyboardInterrupt:  # another Ctrl-C ran its handler inside this hook
+    if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+        import _thread
+
         _INTERRUPT["signalled"] = False
-        _deliver_interrupt_again()
-
-
-def _deliver_interrupt_again() -> None:
-    """Run :func:`_on_interrupt` in the main thread again, shortly, from another thread.
-
-    Not from here: a signal handler that runs inside the unraisable hook (as an
-    immediate ``interrupt_main()`` may) would raise inside it, and Python prints that
-    as a traceback. If it lands in another finalizer, the hook delivers it again.
-    """
-    import _thread
-    import threading
-
-    timer = threading.Timer(0.01, _thread.interrupt_main)
-    timer.daemon = True
-    timer.start()
+        _thread.interrupt_main()  # runs _on_interrupt again, outside the finalizer
+        return
+    _INTERRUPT["previous_hook"](unraisable)
 
 
 def _install_interrupt_handling():
