@@ -97,20 +97,25 @@ def _cpu_seconds() -> float:
     return times.user + times.system
 
 
-def stored_bytes_per_frame(args) -> int:
-    """Bytes of results one 1024² uint8 frame adds to the store (before compression)."""
-    from napari_xray.batch.inputs import parse_filters, parse_params
+def stored_specs(args, frame: np.ndarray) -> list:
+    """The batch's FilterSpec of every selected filter for frames like ``frame``:
+    floating-point results in ``--dtype``, the others in their own dtype (as the store)."""
+    from napari_xray.batch.inputs import FilterSpec, parse_filters, parse_params
     from napari_xray.engine.operations import OPERATIONS
 
     keys = parse_filters(args.filters)
     params = parse_params(None, keys)
-    probe = np.zeros(FRAME_SHAPE, dtype=np.uint8)
-    total = 0
+    specs = []
     for key in keys:
-        kind = OPERATIONS[key](probe, **params[key]).dtype
-        stored = np.dtype(args.dtype) if kind.kind == "f" else kind
-        total += stored.itemsize * FRAME_SHAPE[0] * FRAME_SHAPE[1]
-    return total
+        kind = OPERATIONS[key](frame, **params[key]).dtype
+        specs.append(FilterSpec(key, params[key], args.dtype if kind.kind == "f" else kind.name))
+    return specs
+
+
+def stored_bytes_per_frame(args) -> int:
+    """Bytes of results one 1024² uint8 frame adds to the store (before compression)."""
+    specs = stored_specs(args, np.zeros(FRAME_SHAPE, dtype=np.uint8))
+    return sum(np.dtype(spec.dtype).itemsize for spec in specs) * FRAME_SHAPE[0] * FRAME_SHAPE[1]
 
 
 def disk_write_speed(folder: Path, megabytes: int = 512) -> tuple[float, float, float]:
@@ -146,16 +151,13 @@ def plain_route(frames: list[Path], store: Path, args) -> tuple[float, dict[str,
     import imageio.v3 as iio
     import zarr
 
-    from napari_xray.batch.inputs import parse_filters, parse_params
     from napari_xray.engine.operations import OPERATIONS
 
-    keys = parse_filters(args.filters)
-    params = parse_params(None, keys)
     first = np.asarray(iio.imread(frames[0], mode="L"))
-    stored = {}
-    for key in keys:
-        kind = OPERATIONS[key](first, **params[key]).dtype
-        stored[key] = np.dtype(args.dtype) if kind.kind == "f" else kind
+    specs = stored_specs(args, first)
+    keys = [spec.key for spec in specs]
+    params = {spec.key: spec.params for spec in specs}
+    stored = {spec.key: np.dtype(spec.dtype) for spec in specs}
     if store.exists():
         shutil.rmtree(store)
     group = zarr.open_group(store, mode="w")
@@ -330,17 +332,9 @@ def compute_ceiling(frames: list[Path], args) -> float:
     """Frames per second of read + all filters alone, in this process, OpenCV on one thread."""
     import cv2
 
-    from napari_xray.batch.inputs import FilterSpec, parse_filters, parse_params
     from napari_xray.batch.worker import filter_frame, read_frame
-    from napari_xray.engine.operations import OPERATIONS
 
-    keys = parse_filters(args.filters)
-    params = parse_params(None, keys)
-    first = read_frame(frames[0], (1024, 1024), np.uint8)
-    specs = []
-    for key in keys:
-        kind = OPERATIONS[key](first, **params[key]).dtype
-        specs.append(FilterSpec(key, params[key], args.dtype if kind.kind == "f" else kind.name))
+    specs = stored_specs(args, read_frame(frames[0], (1024, 1024), np.uint8))
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     try:

@@ -2,7 +2,8 @@
 
 A batch writes terabytes it will not read back soon. Through the page cache every
 chunk first fills memory (on VMs whose host hands out pages on first touch that
-ran at 60–70 MB/s here, against 0.7–1.2 GB/s with ``O_DIRECT`` to the same disk) and
+ran at 66–72 MB/s here, against 677 MB/s with ``O_DIRECT`` to the same disk, as
+``benchmarks/bench_batch.py`` prints them) and
 then evicts what the machine had cached. Chunks of at least :data:`DIRECT_MIN_BYTES`
 are written with ``O_DIRECT`` (the block-aligned part; the last partial block
 through the page cache), into a temporary file renamed into place as Zarr's own

@@ -17,7 +17,7 @@ _LOWEST_SAFE = float(np.nextafter(np.float32(-_FLOAT16_OVERFLOW), np.float32(0))
 def to_float16(values: np.ndarray) -> np.ndarray:
     """``values`` as float16, bit for bit equal to ``values.astype(np.float16)``.
 
-    float32 arrays are converted by OpenCV (about 40× faster than NumPy here;
+    float32 arrays are converted by OpenCV (much faster than NumPy's cast;
     ties round to even, subnormals, −0 and NaN as in NumPy); others by NumPy
     (OpenCV rounds float64 twice, through float32). float16 keeps 11
     significant bits: each value is within 2⁻¹¹ (4.9e-4) of itself, relative.
