@@ -89,3 +89,53 @@ def test_main_hands_back_the_interrupt_handler_it_replaced(monkeypatch):
     monkeypatch.setattr(cli, "compare_command", lambda args: 0)
     assert cli.main(["compare", "--out", "unused"]) == 0
     assert signal.getsignal(signal.SIGINT) is before
+
+
+# A command that gets Ctrl-C inside a finalizer, then works for two seconds.
+_CTRL_C_IN_A_FINALIZER = """
+import os, signal, sys, threading, time
+from napari_xray import cli
+
+class Finalized:
+    def __del__(self):
+        {finalizer}
+
+def report(unraisable):  # the hook the command line found installed
+    {report}
+
+def command(args):
+    {drop}
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        pass
+    print("not interrupted")
+    return 0
+
+sys.unraisablehook = report
+cli.compare_command = command
+sys.exit(cli.main(["compare", "--out", "unused"]))
+"""
+_SIGINT = "os.kill(os.getpid(), signal.SIGINT); time.sleep(0.01)"
+
+
+@pytest.mark.parametrize(
+    ("finalizer", "report", "drop", "stderr"),
+    [
+        # Its handler runs inside the finalizer, which Python reports and goes on.
+        (_SIGINT, "print('reported', file=sys.stderr)", "Finalized()", ""),
+        # A finalizer raised something else; Ctrl-C comes while that is being reported.
+        ("raise ValueError('finalizer failed')", f"{_SIGINT}; print('reported', file=sys.stderr)",
+         "Finalized()", "reported\n"),
+        # A finalizer in another thread raised it.
+        ("raise KeyboardInterrupt", "print('reported', file=sys.stderr)",
+         "threading.Thread(target=Finalized).start()", ""),
+    ],
+    ids=["in-a-finalizer", "while-reporting-a-finalizer-error", "finalizer-in-a-thread"],
+)
+def test_ctrl_c_inside_a_finalizer_still_ends_the_command(finalizer, report, drop, stderr):
+    code = _CTRL_C_IN_A_FINALIZER.format(finalizer=finalizer, report=report, drop=drop)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout == ""  # the command did not run to its end
+    assert result.returncode == cli.EXIT_INTERRUPTED, result.stderr
+    assert result.stderr == f"{stderr}napari-xray: interrupted\n"

@@ -79,6 +79,11 @@ def _on_interrupt(signum, frame) -> None:
         import os
 
         os._exit(EXIT_INTERRUPTED)
+    if _unraisable_hook_frame(frame) is not None:
+        # Raised here, Python would print it as the hook's traceback and drop it.
+        _raise_at_next_line()
+        return
+    _disarm_delivery()
     _INTERRUPT["signalled"] = True
     raise KeyboardInterrupt
 
@@ -95,12 +100,66 @@ def _on_unraisable(unraisable) -> None:
     """Python drops a KeyboardInterrupt raised inside a finalizer or weakref callback
     (it prints "Exception ignored in …" and carries on): deliver that Ctrl-C again."""
     if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
-        import _thread
-
         _INTERRUPT["signalled"] = False
-        _thread.interrupt_main()  # runs _on_interrupt again, outside the finalizer
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            _raise_at_next_line()
+        else:
+            import _thread
+
+            _thread.interrupt_main()  # its handler runs in the main thread, not in here
         return
     _INTERRUPT["previous_hook"](unraisable)
+
+
+def _unraisable_hook_frame(frame):
+    """The frame of :func:`_on_unraisable` that ``frame`` runs in, or None."""
+    while frame is not None:
+        if frame.f_code is _on_unraisable.__code__:
+            return frame
+        frame = frame.f_back
+    return None
+
+
+def _raise_at_next_line() -> None:
+    """Raise KeyboardInterrupt in the main thread at its next line outside the hook.
+
+    A signal cannot do it: its handler runs at the hook's next call, inside the hook.
+    A trace function is called at the next line of the frames the hook will return
+    to (or at the next call), and what it raises is raised there. If that is another
+    finalizer, the hook is called again and arms this again.
+    """
+    if "armed" in _INTERRUPT:
+        return
+    frames = []
+    frame = _unraisable_hook_frame(sys._getframe()).f_back
+    while frame is not None:
+        frames.append((frame, frame.f_trace))
+        frame.f_trace = _deliver_interrupt
+        frame = frame.f_back
+    _INTERRUPT["armed"] = (sys.gettrace(), frames)
+    sys.settrace(_deliver_interrupt)
+
+
+def _deliver_interrupt(frame, event, arg):
+    """The trace function of :func:`_raise_at_next_line`."""
+    if _unraisable_hook_frame(frame) is not None:
+        return None
+    _disarm_delivery()
+    _INTERRUPT["signalled"] = True
+    raise KeyboardInterrupt
+
+
+def _disarm_delivery() -> None:
+    """Undo :func:`_raise_at_next_line` (no-op when it is not armed)."""
+    armed = _INTERRUPT.pop("armed", None)
+    if armed is None:
+        return
+    previous_trace, frames = armed
+    sys.settrace(previous_trace)
+    for frame, previous in frames:
+        frame.f_trace = previous
 
 
 def _install_interrupt_handling():
@@ -131,6 +190,7 @@ def _restore_interrupt_handling(previous) -> None:
     Not after a real Ctrl-C: the process is ending, and another Ctrl-C during the
     interpreter's own cleanup (atexit handlers) must still exit at once.
     """
+    _disarm_delivery()  # a Ctrl-C from a finalizer that main() finished before
     if previous is None or _INTERRUPT["signalled"]:
         return
     signal.signal(signal.SIGINT, previous)
