@@ -6,6 +6,9 @@ the engine's own earlier output.
 
 from __future__ import annotations
 
+import time
+
+import cv2
 import numpy as np
 import pytest
 import scipy.fft
@@ -469,3 +472,33 @@ def test_row_bands_give_the_whole_frame_result(height):
     )
     reference = skimage_feature.canny(frame, 2.0, 25.5, 51.0, mode="reflect")
     assert dice(filters.canny(frame, 2.0), reference) >= 0.999
+
+
+def test_pool_workers_run_opencv_in_their_own_thread_and_hand_its_threads_back():
+    """Two workers and OpenCV's own pool would put two threads on every core."""
+    import threading
+
+    from napari_xray.engine import _frames
+
+    before = cv2.getNumThreads()
+    seen = []
+
+    def task():
+        seen.append((cv2.getNumThreads(), _frames.sharing_the_cores()))
+        time.sleep(0.05)  # both workers busy at once
+
+    _frames.run_tasks([task] * 4, threads=2)
+    assert seen == [(1, True)] * 4
+    assert cv2.getNumThreads() == before
+    _frames.run_tasks([task] * 2, threads=1)  # in the calling thread: OpenCV left alone
+    assert seen[4:] == [(before, False)] * 2
+
+    # Calls from several threads at once: OpenCV gets its threads back after the last.
+    callers = [threading.Thread(target=_frames.run_tasks, args=([task] * 4, 2))
+               for _ in range(3)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    assert all(entry == (1, True) for entry in seen[6:]) and len(seen) == 18
+    assert cv2.getNumThreads() == before

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from napari_xray.engine._frames import scratch
+from napari_xray.engine._frames import scratch, sharing_the_cores
 
 # scipy.ndimage's default truncation: the kernel radius is int(truncate * sigma + 0.5).
 _TRUNCATE = 4.0
@@ -97,10 +97,11 @@ def row_bands(height: int, halo: int, rows: int = BAND_ROWS) -> list[tuple[int, 
     its whole-frame result on the band's own rows (only rows within ``halo`` of an
     artificial band edge differ, and those belong to the neighbouring band).
     Bands are ``rows`` to ``2 * rows - 1`` rows; a frame of fewer than ``2 *
-    rows`` rows is one band.
+    rows`` rows is one band, and so is every frame while the thread shares the
+    cores with other workers (see :func:`~napari_xray.engine._frames.sharing_the_cores`).
     """
     count = height // rows
-    if count < 2:
+    if count < 2 or sharing_the_cores():
         return [(0, height, 0, height)]
     edges = [rows * index for index in range(count)] + [height]
     return [
@@ -262,8 +263,9 @@ def smooth_rows_in_fourier(data: np.ndarray, sigma: float, out: np.ndarray) -> n
     rows, length = data.shape
     spectrum = cv2.dft(data, dst=scratch.get("spectrum", data.shape), flags=cv2.DFT_ROWS)
     transfer = _transfer_rows(length, sigma)
-    transfer = transfer[:rows] if rows <= len(transfer) else transfer[0]
-    np.multiply(spectrum, transfer, out=spectrum)
+    for first in range(0, rows, len(transfer)):
+        chunk = spectrum[first : first + len(transfer)]
+        np.multiply(chunk, transfer[: len(chunk)], out=chunk)
     return cv2.idft(spectrum, dst=out, flags=cv2.DFT_ROWS | cv2.DFT_REAL_OUTPUT)
 
 
