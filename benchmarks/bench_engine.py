@@ -19,10 +19,11 @@ from machine import print_machine; print_machine()  # noqa: E702, I001  # fmt: s
 #   (a) the tutorial's literal code, frame by frame (uint8 in, its own dtypes);
 #   (b) scipy.ndimage in float64, frame by frame (the exact reference);
 #   (d) scipy.ndimage in float32, the frames over a 2-thread pool;
-#   (c) this engine: one fused pass (engine.pipeline.run_operations), 1 and 2
-#       threads, into fresh outputs and into reused ones;
+#   (c) this engine: one fused pass (engine.pipeline.run_operations), 1 thread
+#       (OpenCV's own thread pool off: one core) and 2, into fresh outputs and
+#       into reused ones;
 #
-# and each filter alone on one 1024×1024 frame on one core. Beside every engine
+# and each filter alone on one 1024×1024 frame on one core (OpenCV's pool off). Beside every engine
 # figure it prints its floor: the larger of its multiply-adds over the FMA rate
 # and the bytes it must read and write over the memory rate (both measured
 # above: the 96 MB copy for the nine frames, first touch for fresh outputs, the
@@ -149,6 +150,20 @@ def timed_together(functions: dict, repeats: int) -> dict:
             function()
             times[name].append(time.perf_counter() - start)
     return {name: (statistics.median(t), min(t)) for name, t in times.items()}
+
+
+def on_one_core(function):
+    """``function`` run with OpenCV's own thread pool off: one thread means one core."""
+
+    def run():
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            return function()
+        finally:
+            cv2.setNumThreads(threads)
+
+    return run
 
 
 def in_threads(threads: int, work) -> float:
@@ -323,9 +338,11 @@ def main() -> None:
     outputs = run_operations(stack, COMPARISON_SET)
     engine = timed_together(
         {
-            "fresh 1": lambda: run_operations(stack, COMPARISON_SET, threads=1),
+            "fresh 1": on_one_core(lambda: run_operations(stack, COMPARISON_SET, threads=1)),
             "fresh 2": lambda: run_operations(stack, COMPARISON_SET, threads=2),
-            "reused 1": lambda: run_operations(stack, COMPARISON_SET, out=outputs, threads=1),
+            "reused 1": on_one_core(
+                lambda: run_operations(stack, COMPARISON_SET, out=outputs, threads=1)
+            ),
             "reused 2": lambda: run_operations(stack, COMPARISON_SET, out=outputs, threads=2),
             "separate": lambda: [OPERATIONS[k](stack, **p) for k, p in COMPARISON_SET],
         },
@@ -339,9 +356,9 @@ def main() -> None:
         out = run_operations(frame, [(key, params)])
         timings = timed_together(
             {
-                "public": lambda k=key, p=params: OPERATIONS[k](frame, **p),
-                "engine": lambda k=key, p=params, o=out: run_operations(
-                    frame, [(k, p)], out=o, threads=1
+                "public": on_one_core(lambda k=key, p=params: OPERATIONS[k](frame, **p)),
+                "engine": on_one_core(
+                    lambda k=key, p=params, o=out: run_operations(frame, [(k, p)], out=o)
                 ),
             },
             4 * args.repeats,
@@ -350,7 +367,7 @@ def main() -> None:
     from skimage.feature import canny as skimage_canny
 
     skimage = timed(lambda: skimage_canny(frame, 2.0, mode="reflect"), args.repeats)
-    ours = timed(lambda: OPERATIONS["canny"](frame), args.repeats)
+    ours = timed(on_one_core(lambda: OPERATIONS["canny"](frame)), args.repeats)
 
     after = probe()
     print_probe(after, "after the runs")
@@ -399,8 +416,8 @@ def main() -> None:
     )
 
     # ----------------------------------------------------------------- one filter, one frame
-    print(f"\neach filter on one {frame.shape[0]}×{width} {frame.dtype} frame, one thread, "
-          "median (min) ms:")  # fmt: skip
+    print(f"\neach filter on one {frame.shape[0]}×{width} {frame.dtype} frame, one core "
+          "(OpenCV's thread pool off), median (min) ms:")  # fmt: skip
     targets = {"prewitt": 8.0, "canny": 10.0}
     for key, params, public, engine_only in single_timings:
         # One frame's input and result stay in the cache from run to run: the copy
