@@ -24,6 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 IN_WHEEL = {
     "napari_xray/napari.yaml": REPO_ROOT / "napari.yaml",
     "napari_xray/sample_data/registry.json": REPO_ROOT / "sample_data" / "registry.json",
+    "napari_xray/sample_data/Data_Entry_2017_patient11.csv":
+        REPO_ROOT / "sample_data" / "Data_Entry_2017_patient11.csv",
 }
 
 pytestmark = pytest.mark.slow

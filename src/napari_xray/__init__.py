@@ -34,6 +34,8 @@ _PUBLIC = {
     "intensity_histogram": "engine.statistics",
     # files and sample data
     "read_xray": "io.read",
+    "read_entries": "io.chestxray8",
+    "read_boxes": "io.chestxray8",
     "XrayError": "errors",
     "XrayReadError": "errors",
     "SampleDataError": "errors",

@@ -1,0 +1,281 @@
+"""ChestX-ray8's metadata files: the entry file (one row per image: findings, patient,
+view, original size and pixel spacing) and the box file (findings outlined on the
+1024×1024 PNGs).
+
+Both are parsed by position, not by header name, because the copies in circulation
+name their columns differently. A malformed row is reported (line number and why)
+and left out; it never stops the rest of the file from being read.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import warnings
+from pathlib import Path
+
+from napari_xray.errors import XrayReadError
+
+__all__ = [
+    "BOX_FILE_NAMES",
+    "ENTRY_FILE_NAMES",
+    "MetadataWarning",
+    "NO_FINDING",
+    "png_pixel_size",
+    "read_boxes",
+    "read_entries",
+]
+
+#: Names the entry file goes by: the 2017 release and its 2020 revision.
+ENTRY_FILE_NAMES = ("Data_Entry_2017.csv", "Data_Entry_2017_v2020.csv")
+#: Name of the box file.
+BOX_FILE_NAMES = ("BBox_List_2017.csv",)
+#: What the entry file says for an image without findings (its ``findings`` list is empty).
+NO_FINDING = "No Finding"
+#: The box file's names that the entry file spells differently.
+_BOX_SYNONYMS = {"Infiltrate": "Infiltration"}
+# Ages above this are shown as they are, flagged as implausible.
+_OLDEST_PLAUSIBLE_AGE = 120
+_ENTRY_FIELDS = 11
+_BOX_FIELDS = 6
+# Show at most this many problems in the warning (all of them are in `problems`).
+_PROBLEMS_SHOWN = 5
+
+
+class MetadataWarning(UserWarning):
+    """Rows of a ChestX-ray8 metadata file were malformed and left out."""
+
+
+def read_entries(path, problems: list | None = None) -> list[dict]:
+    """The rows of a ChestX-ray8 entry file (``Data_Entry_2017.csv`` or its v2020 variant).
+
+    Either header (``Patient Gender`` or ``Patient Sex``), with or without the
+    trailing comma, is accepted; the columns are read by position. Each row
+    becomes a dict:
+
+    * ``image`` (the PNG's file name), ``line`` (its line number in the file);
+    * ``findings``: list of finding names, empty for "No Finding";
+    * ``follow_up``, ``patient_id``: int;
+    * ``age``: int (years; a DICOM age string such as ``058Y`` is read too),
+      ``age_plausible``: False for an age above 120 (shown as it is, not corrected);
+    * ``sex`` ("M"/"F"), ``view`` ("PA", "AP" …);
+    * ``original_size``: (width, height) in pixels; ``original_spacing``: (x, y)
+      in mm, both of the image before it was resized to the PNG.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The entry file.
+    problems : list, optional
+        If given, each malformed row is appended to it as ``{"line": n, "reason":
+        "…"}`` and no warning is issued; otherwise one :class:`MetadataWarning`
+        lists them.
+
+    Raises
+    ------
+    XrayReadError
+        If the file cannot be read or is not an entry file at all.
+    """
+    return _read_rows(path, "entry", _ENTRY_FIELDS, _entry, problems)
+
+
+def read_boxes(path, problems: list | None = None) -> list[dict]:
+    """The boxes of a ChestX-ray8 box file (``BBox_List_2017.csv``).
+
+    Each row becomes a dict: ``image``, ``finding`` (``Infiltrate`` is spelt
+    ``Infiltration``, as in the entry file), ``x``, ``y`` (the top-left corner)
+    and ``width``, ``height``, in pixels of the 1024×1024 PNG, and ``line``.
+
+    ``problems`` works as in :func:`read_entries`.
+
+    Raises
+    ------
+    XrayReadError
+        If the file cannot be read or is not a box file at all.
+    """
+    return _read_rows(path, "box", _BOX_FIELDS, _box, problems)
+
+
+def png_pixel_size(entry: dict, png_shape=(1024, 1024)) -> tuple[float, float]:
+    """The size in mm of one pixel of the resized PNG, as (down, across).
+
+    The data set's PNGs were resized from ``original_size`` to ``png_shape``
+    (rows, columns), so a PNG pixel measures ``original_spacing × original size /
+    PNG size`` along each axis: for ``00000011_001.png`` (2500 × 2048 at 0.168 mm)
+    0.336 mm down and 0.410 mm across. It is derived from the entry file, not
+    read from the image.
+    """
+    (width, height), (spacing_x, spacing_y) = entry["original_size"], entry["original_spacing"]
+    rows, columns = png_shape
+    return spacing_y * height / rows, spacing_x * width / columns
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+class _Malformed(ValueError):
+    """Why one row cannot be read."""
+
+
+def _read_rows(path, kind: str, fields: int, parse, problems: list | None) -> list[dict]:
+    path = Path(path)
+    name = (ENTRY_FILE_NAMES if kind == "entry" else BOX_FILE_NAMES)[0]
+    expected = f"a ChestX-ray8 {kind} file ({name})"
+    try:
+        handle = open(path, newline="", encoding="utf-8-sig")
+    except OSError as error:
+        raise XrayReadError(
+            f"cannot read {path}: {error.strerror or error}; pass {expected}", path
+        ) from error
+    rows, found = [], []
+    with handle:
+        try:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if not header or header[0].strip() != "Image Index":
+                first = ",".join(header or [])[:60]
+                raise XrayReadError(
+                    f"{path} is not {expected}: its first line is {first!r}, not a header "
+                    "starting with 'Image Index'", path
+                )
+            columns = len(_without_trailing_empties(header, 0))
+            if columns != fields:
+                raise XrayReadError(
+                    f"{path} is not {expected}: its header has {columns} columns, not "
+                    f"{fields}", path
+                )
+            for values in reader:
+                line = reader.line_num
+                values = _without_trailing_empties(values, fields)
+                if not values or values == [""]:
+                    continue  # a blank line
+                try:
+                    if len(values) != fields:
+                        raise _Malformed(f"{len(values)} fields, expected {fields}")
+                    row = parse(values)
+                except _Malformed as why:
+                    found.append({"line": line, "reason": str(why)})
+                    continue
+                row["line"] = line
+                rows.append(row)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise XrayReadError(
+                f"{path} is not {expected}: {error} (near line {reader.line_num})", path
+            ) from error
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        shown = "; ".join(f"line {p['line']}: {p['reason']}" for p in found[:_PROBLEMS_SHOWN])
+        more = f" (and {len(found) - _PROBLEMS_SHOWN} more)" if len(found) > _PROBLEMS_SHOWN else ""
+        warnings.warn(
+            f"{path}: left out {len(found)} malformed row(s): {shown}{more}",
+            MetadataWarning,
+            stacklevel=3,
+        )
+    return rows
+
+
+def _without_trailing_empties(values: list[str], keep: int) -> list[str]:
+    """``values`` without the empty fields after its first ``keep``: the released files
+    end every line with a comma or three."""
+    end = len(values)
+    while end > keep and not values[end - 1].strip():
+        end -= 1
+    return values[:end]
+
+
+def _entry(values: list[str]) -> dict:
+    image, labels, follow_up, patient, age, sex, view, width, height, spacing_x, spacing_y = (
+        value.strip() for value in values
+    )
+    age_years = _age(age)
+    return {
+        "image": _image_name(image),
+        "findings": _findings(labels),
+        "follow_up": _whole(follow_up, "Follow-up #"),
+        "patient_id": _whole(patient, "Patient ID"),
+        "age": age_years,
+        "age_plausible": age_years <= _OLDEST_PLAUSIBLE_AGE,
+        "sex": _choice(sex.upper(), "sex", ("M", "F")),
+        "view": _text(view.upper(), "View Position"),
+        "original_size": (_positive_whole(width, "width"), _positive_whole(height, "height")),
+        "original_spacing": (_positive(spacing_x, "pixel spacing x"),
+                             _positive(spacing_y, "pixel spacing y")),
+    }  # fmt: skip
+
+
+def _box(values: list[str]) -> dict:
+    image, finding, x, y, width, height = (value.strip() for value in values)
+    finding = _text(finding, "Finding Label")
+    return {
+        "image": _image_name(image),
+        "finding": _BOX_SYNONYMS.get(finding, finding),
+        "x": _finite(x, "x"),
+        "y": _finite(y, "y"),
+        "width": _positive(width, "w"),
+        "height": _positive(height, "h"),
+    }
+
+
+def _image_name(value: str) -> str:
+    if not value or os.path.basename(value) != value:
+        raise _Malformed(f"image name {value!r} is not a file name")
+    return value
+
+
+def _findings(value: str) -> list[str]:
+    names = [name.strip() for name in value.split("|")]
+    if not value or any(not name for name in names):
+        raise _Malformed(f"finding labels {value!r} has an empty name")
+    return [] if names == [NO_FINDING] else names
+
+
+def _text(value: str, column: str) -> str:
+    if not value:
+        raise _Malformed(f"{column} is empty")
+    return value
+
+
+def _choice(value: str, column: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise _Malformed(f"{column} {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _whole(value: str, column: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise _Malformed(f"{column} {value!r} is not a whole number")
+    return int(value)
+
+
+def _positive_whole(value: str, column: str) -> int:
+    number = _whole(value, column)
+    if number == 0:
+        raise _Malformed(f"{column} is 0")
+    return number
+
+
+def _age(value: str) -> int:
+    # Some copies write DICOM age strings (058Y); only years are whole years.
+    digits = value[:-1] if value[-1:].upper() == "Y" else value
+    if not (digits.isascii() and digits.isdigit()):
+        raise _Malformed(f"age {value!r} is not a whole number of years")
+    return int(digits)
+
+
+def _finite(value: str, column: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise _Malformed(f"{column} {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise _Malformed(f"{column} {value!r} is not finite")
+    return number
+
+
+def _positive(value: str, column: str) -> float:
+    number = _finite(value, column)
+    if not number > 0:
+        raise _Malformed(f"{column} {value!r} is not positive")
+    return number
