@@ -102,6 +102,11 @@ def _registry_file():
     return files("napari_xray") / "sample_data" / "registry.json"
 
 
+def _sample_entry_file():
+    """The nine sample frames' rows of the data set's entry file, shipped with the package."""
+    return files("napari_xray") / "sample_data" / "Data_Entry_2017_patient11.csv"
+
+
 @functools.lru_cache(maxsize=1)
 def _registry() -> dict[str, Any]:
     """Load ``registry.json`` (base_url, commit, source, ``files`` name → "sha256:…")."""
@@ -465,16 +470,23 @@ def frames_metadata(names: Iterable[str] | str | None = None) -> dict[str, Any]:
     -------
     dict
         ``file_names``, ``sha256`` (one ``"sha256:…"`` per file), ``source``,
-        ``url``, ``commit``, ``license`` and ``citation``.
+        ``url``, ``commit``, ``license`` and ``citation``; and what the data set's
+        entry file says about each frame (its nine rows ship with the package):
+        ``frames``, ``pixel_spacing``, ``pixel_spacing_source`` and ``chestxray8``
+        (see :func:`napari_xray.io.chestxray8.frames_entries`).
 
     Raises
     ------
     ValueError
         A name is not in the registry.
     """
+    from napari_xray.io.chestxray8 import frames_entries
+
     names = _check_names(names)
     registry = _registry()
+    entries = frames_entries(names, FRAME_SHAPE, Path(str(_sample_entry_file())))
     return {
+        **entries,
         "file_names": list(names),
         "sha256": [registry["files"][n] for n in names],
         "source": registry.get("source", "NIH Clinical Center ChestX-ray8"),

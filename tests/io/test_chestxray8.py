@@ -14,6 +14,7 @@ import pytest
 import napari_xray as nx
 from napari_xray.errors import XrayReadError
 from napari_xray.io.chestxray8 import MetadataWarning, png_pixel_size
+from napari_xray.io.read import read_xray_with_metadata
 
 SHIPPED = Path(str(files("napari_xray") / "sample_data" / "Data_Entry_2017_patient11.csv"))
 RELEASED = Path(__file__).resolve().parents[2].parent / "shared" / "chestxray8" / \
@@ -183,3 +184,94 @@ def test_files_of_the_wrong_kind_are_refused_by_name(tmp_path):
         nx.read_entries(missing)
     with pytest.raises(XrayReadError, match="pass a ChestX-ray8 entry file"):
         nx.read_entries(tmp_path)  # a folder
+
+
+# --------------------------------------------------------------------------- reading PNGs
+
+
+def _released_fields() -> dict[str, list[str]]:
+    with RELEASED.open(newline="") as handle:
+        return {row[0]: row for row in list(csv.reader(handle))[1:]}
+
+
+def _pixel_size_from_the_csv(name: str) -> tuple[float, float]:
+    """(down, across) in mm by the data set's README: spacing × original size / 1024."""
+    fields = _released_fields()[name]
+    width, height, spacing_x, spacing_y = (float(v) for v in fields[7:11])
+    return spacing_y * height / 1024, spacing_x * width / 1024
+
+
+def _frames_with_entries(tmp_path, xray_dir, names, entry_name="Data_Entry_2017.csv"):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in names:
+        (folder / name).symlink_to(xray_dir / name)
+    if entry_name:
+        (folder / entry_name).write_bytes(RELEASED.read_bytes())
+    return folder
+
+
+@pytest.mark.realdata
+def test_a_folder_with_its_entry_file_gives_each_frame_its_row(tmp_path, xray_dir):
+    names = [f"00000011_{i:03d}.png" for i in range(9)]
+    folder = _frames_with_entries(tmp_path, xray_dir, names)
+    data, metadata = read_xray_with_metadata(folder)
+    assert data.shape == (9, 1024, 1024) and metadata["file_names"] == names
+    fields = _released_fields()
+    for name, frame in zip(names, metadata["frames"], strict=True):
+        labels = fields[name][1]
+        assert frame["image"] == name
+        assert frame["findings"] == ([] if labels == "No Finding" else labels.split("|"))
+        assert frame["view"] == fields[name][6]
+        assert frame["pixel_size_mm"] == pytest.approx(_pixel_size_from_the_csv(name))
+    # Nine different original sizes: the layer stays in pixels, each frame keeps its own.
+    assert metadata["pixel_spacing"] is None
+    assert metadata["chestxray8"]["mixed_views"] is True
+    assert metadata["chestxray8"]["frames_described"] == 9
+
+
+@pytest.mark.realdata
+def test_frames_of_one_pixel_size_give_the_layer_its_scale_in_mm(tmp_path, xray_dir):
+    from napari_xray.plugin._reader import napari_get_reader
+
+    names = ["00000011_001.png", "00000011_003.png", "00000011_004.png"]  # all 2500 × 2048
+    folder = _frames_with_entries(tmp_path, xray_dir, names, "Data_Entry_2017_v2020.csv")
+    ((data, kwargs, kind),) = napari_get_reader(str(folder))(str(folder))
+    assert kind == "image" and data.shape == (3, 1024, 1024)
+    assert kwargs["scale"] == pytest.approx((1.0, *_pixel_size_from_the_csv(names[0])))
+    assert kwargs["units"] == ("pixel", "mm", "mm")
+    assert "derived from the ChestX-ray8 entry file" in kwargs["metadata"]["pixel_spacing_source"]
+    ((_, single, _),) = napari_get_reader(str(folder / names[0]))(str(folder / names[0]))
+    assert single["scale"] == pytest.approx(_pixel_size_from_the_csv(names[0]))
+    assert single["units"] == ("mm", "mm")
+
+
+@pytest.mark.realdata
+def test_the_entry_file_can_be_named_or_found_through_the_environment(
+    tmp_path, xray_dir, monkeypatch
+):
+    names = ["00000011_000.png", "00000011_005.png"]
+    folder = _frames_with_entries(tmp_path, xray_dir, names, entry_name=None)
+    _, plain = read_xray_with_metadata(folder)
+    assert "frames" not in plain and "chestxray8" not in plain
+
+    _, named = read_xray_with_metadata(folder, metadata=RELEASED)
+    assert [f["findings"] for f in named["frames"]] == [["Effusion"], ["Infiltration"]]
+
+    monkeypatch.setenv("NAPARI_XRAY_CHESTXRAY8_DIR", str(RELEASED.parent))
+    _, found = read_xray_with_metadata(folder)
+    assert found["frames"] == named["frames"]
+    assert found["chestxray8"]["entry_file"] == str(RELEASED)
+
+
+@pytest.mark.realdata
+def test_a_bad_entry_file_never_stops_the_images_from_opening(tmp_path, xray_dir):
+    names = ["00000011_001.png"]
+    folder = _frames_with_entries(tmp_path, xray_dir, names, entry_name=None)
+    broken = folder / "Data_Entry_2017.csv"
+    broken.write_text("Image Index,Finding Label,Bbox [x,y,w,h],,,\n")  # a box file's header
+    data, metadata = read_xray_with_metadata(folder)
+    assert data.shape == (1, 1024, 1024) and "frames" not in metadata
+    assert str(broken) in metadata["chestxray8"]["error"]
+    with pytest.raises(XrayReadError, match="header has 6 columns"):
+        read_xray_with_metadata(folder, metadata=broken)

@@ -58,3 +58,19 @@ def test_open_series_sample_matches_the_frames(make_napari_viewer, xray_stack):
     (layer,) = viewer.open_sample("napari-xray", "series")
     np.testing.assert_array_equal(np.asarray(layer.data), xray_stack)
     assert layer.metadata["commit"] in layer.metadata["url"]
+
+
+def test_the_samples_open_with_their_findings_and_pixel_sizes(make_napari_viewer, xray_dir):
+    """The data set's rows ship with the package (independent figures: its README)."""
+    viewer = make_napari_viewer()
+    (series,) = viewer.open_sample("napari-xray", "series")
+    frames = series.metadata["frames"]
+    findings = {i: f["findings"] for i, f in enumerate(frames) if f["findings"]}
+    assert findings == {0: ["Effusion"], 5: ["Infiltration"], 6: ["Atelectasis"],
+                        7: ["Infiltration"]}
+    assert frames[5]["view"] == "AP" and series.metadata["chestxray8"]["mixed_views"]
+    assert tuple(series.scale) == (1.0, 1.0, 1.0)  # nine pixel sizes: stays in pixels
+    (frame,) = viewer.open_sample("napari-xray", "frame")
+    # 00000011_001: 0.168 mm × 2048 / 1024 down, × 2500 / 1024 across.
+    assert frame.scale[0] == pytest.approx(0.336) and round(frame.scale[1], 3) == 0.410
+    assert [str(unit) for unit in frame.units] == ["millimeter", "millimeter"]

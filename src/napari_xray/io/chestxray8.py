@@ -13,15 +13,21 @@ import csv
 import math
 import os
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 from napari_xray.errors import XrayReadError
 
 __all__ = [
     "BOX_FILE_NAMES",
+    "DIR_VARIABLE",
     "ENTRY_FILE_NAMES",
     "MetadataWarning",
     "NO_FINDING",
+    "SPACING_SOURCE",
+    "entries_by_image",
+    "find_entry_file",
+    "frames_entries",
     "png_pixel_size",
     "read_boxes",
     "read_entries",
@@ -31,6 +37,13 @@ __all__ = [
 ENTRY_FILE_NAMES = ("Data_Entry_2017.csv", "Data_Entry_2017_v2020.csv")
 #: Name of the box file.
 BOX_FILE_NAMES = ("BBox_List_2017.csv",)
+#: Environment variable naming a folder that holds the entry file (and the box file).
+DIR_VARIABLE = "NAPARI_XRAY_CHESTXRAY8_DIR"
+#: Where a ChestX-ray8 PNG's pixel size comes from (the PNG itself says nothing).
+SPACING_SOURCE = (
+    "derived from the ChestX-ray8 entry file (OriginalImagePixelSpacing × "
+    "OriginalImage size / PNG size), not read from the image"
+)
 #: What the entry file says for an image without findings (its ``findings`` list is empty).
 NO_FINDING = "No Finding"
 #: The box file's names that the entry file spells differently.
@@ -109,6 +122,95 @@ def png_pixel_size(entry: dict, png_shape=(1024, 1024)) -> tuple[float, float]:
     (width, height), (spacing_x, spacing_y) = entry["original_size"], entry["original_spacing"]
     rows, columns = png_shape
     return spacing_y * height / rows, spacing_x * width / columns
+
+
+def find_entry_file(folder) -> Path | None:
+    """The entry file for images in ``folder``: there, or in ``$NAPARI_XRAY_CHESTXRAY8_DIR``.
+
+    In each place the released names (:data:`ENTRY_FILE_NAMES`) are looked for
+    first, then any ``Data_Entry_2017*.csv`` (such as the sample's rows).
+    """
+    places = [Path(folder)] if folder is not None else []
+    if os.environ.get(DIR_VARIABLE):
+        places.append(Path(os.environ[DIR_VARIABLE]))
+    for place in places:
+        for name in ENTRY_FILE_NAMES:
+            if (place / name).is_file():
+                return place / name
+        others = sorted(place.glob("Data_Entry_2017*.csv")) if place.is_dir() else []
+        if others:
+            return others[0]
+    return None
+
+
+def entries_by_image(path) -> tuple[dict[str, dict], list[dict]]:
+    """The rows of entry file ``path`` by image name, and its malformed rows.
+
+    Read once per version of the file (the full file has 112,120 rows).
+
+    Raises
+    ------
+    XrayReadError
+        As :func:`read_entries`.
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        stat = None
+    key = (os.fspath(path.resolve()), stat and stat.st_mtime_ns, stat and stat.st_size)
+    return _entries_by_image(*key)
+
+
+@lru_cache(maxsize=4)
+def _entries_by_image(path: str, _mtime, _size) -> tuple[dict[str, dict], list[dict]]:
+    problems: list[dict] = []
+    entries = read_entries(path, problems=problems)
+    return {entry["image"]: entry for entry in entries}, problems
+
+
+def frames_entries(file_names, frame_shape, entry_file) -> dict:
+    """What the entry file says about the frames ``file_names`` of one layer.
+
+    Returns a dict for the layer's metadata:
+
+    * ``frames``: per file, its row (see :func:`read_entries`) with
+      ``pixel_size_mm`` (down, across; :func:`png_pixel_size` for ``frame_shape``),
+      or ``None`` when the entry file has no row for it;
+    * ``pixel_spacing``: the pixel size shared by every frame, else ``None``
+      (each frame then keeps its own); ``pixel_spacing_source``: :data:`SPACING_SOURCE`;
+    * ``chestxray8``: the entry file, how many frames it describes, how many of
+      its rows were malformed, and whether the frames mix PA and AP views.
+
+    Raises
+    ------
+    XrayReadError
+        As :func:`read_entries`.
+    """
+    rows, problems = entries_by_image(entry_file)
+    frames = []
+    for name in file_names:
+        row = rows.get(name)
+        if row is not None:
+            row = {**row, "findings": list(row["findings"]),
+                   "pixel_size_mm": png_pixel_size(row, frame_shape)}
+        frames.append(row)
+    sizes = {row["pixel_size_mm"] for row in frames if row is not None}
+    described = sum(row is not None for row in frames)
+    shared = sizes.pop() if len(sizes) == 1 and described == len(frames) else None
+    views = sorted({row["view"] for row in frames if row is not None})
+    return {
+        "frames": frames,
+        "pixel_spacing": shared,
+        "pixel_spacing_source": SPACING_SOURCE if shared is not None else None,
+        "chestxray8": {
+            "entry_file": os.fspath(entry_file),
+            "frames_described": described,
+            "malformed_rows": len(problems),
+            "views": views,
+            "mixed_views": len(views) > 1,
+        },
+    }  # fmt: skip
 
 
 # --------------------------------------------------------------------------- parsing

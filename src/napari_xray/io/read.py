@@ -134,8 +134,13 @@ def read_xray_with_metadata(
     max_pixels: int | None = None,
     max_bytes: int | None = None,
     skip_bad: bool = False,
+    metadata: str | os.PathLike | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Like :func:`read_xray` (same parameters), and also return what was read and how.
+
+    ``metadata`` names a ChestX-ray8 entry file (``Data_Entry_2017.csv``) for the
+    PNGs read; without it, one is looked for beside them and in
+    ``$NAPARI_XRAY_CHESTXRAY8_DIR`` (:func:`napari_xray.io.chestxray8.find_entry_file`).
 
     Returns
     -------
@@ -168,7 +173,15 @@ def read_xray_with_metadata(
           ``pixel_spacing``, ``pixel_spacing_source``, ``transfer_syntax``;
 
         and with ``skip_bad`` also ``"skipped"`` – ``{"file_name", "path", "reason"}``
-        for every file left out (empty if none).
+        for every file left out (empty if none);
+
+        and for PNGs that an entry file describes, ``"frames"`` (each frame's row:
+        findings, follow-up, patient, age, sex, view, original size and spacing,
+        ``pixel_size_mm``), ``"pixel_spacing"`` when all frames share one pixel size,
+        ``"pixel_spacing_source"`` and ``"chestxray8"`` (see
+        :func:`napari_xray.io.chestxray8.frames_entries`). An entry file found
+        beside the images that cannot be read is named in
+        ``metadata["chestxray8"]["error"]``; one passed as ``metadata`` raises.
 
     Raises
     ------
@@ -235,10 +248,33 @@ def read_xray_with_metadata(
     if len(good) < len(sources):
         data = data[: len(good)]  # the good frames were decoded into the first slices
 
+    entry_file = metadata
     metadata = _metadata(good, _layer_name(inputs))
+    if metadata["format"] == "png":
+        folder = inputs[0] if path_kind(inputs[0]) == "folder" else good[0].path.parent
+        metadata.update(_chestxray8_metadata(good, data.shape[-2:], entry_file, folder))
     if skip_bad:
         metadata["skipped"] = skipped
     return data, metadata
+
+
+def _chestxray8_metadata(sources, frame_shape, entry_file, folder) -> dict[str, Any]:
+    """What a ChestX-ray8 entry file says about the PNGs ``sources`` (empty if none does)."""
+    from napari_xray.io.chestxray8 import find_entry_file, frames_entries
+
+    given = entry_file is not None
+    entry_file = Path(entry_file) if given else find_entry_file(folder)
+    if entry_file is None:
+        return {}
+    try:
+        found = frames_entries([s.name for s in sources], tuple(frame_shape), entry_file)
+    except XrayReadError as error:
+        if given:
+            raise
+        return {"chestxray8": {"entry_file": os.fspath(entry_file), "error": str(error)}}
+    if not given and found["chestxray8"]["frames_described"] == 0:
+        return {}
+    return found
 
 
 def _nothing_read(skipped: list[dict[str, str]]) -> XrayReadError:

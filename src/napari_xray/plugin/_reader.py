@@ -63,8 +63,9 @@ def read_xray_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple
         ``[(data, kwargs, "image")]`` where ``kwargs`` holds ``name`` (file stem,
         folder name, or the common prefix of a list), ``metadata`` (see
         :func:`napari_xray.io.read.read_xray_with_metadata`), ``colormap="gray"``,
-        ``rgb=False`` and, when the DICOM pixel spacing is known, ``scale`` in mm
-        (``1.0`` along the stack axis).
+        ``rgb=False`` and, when one pixel spacing is known for all frames (DICOM's
+        own, or derived from a ChestX-ray8 entry file), ``scale`` in mm (``1.0``
+        along the stack axis) and ``units``.
 
     A folder or list with some unreadable files loads the others, and a napari
     notification names the files left out and why.
@@ -87,10 +88,23 @@ def read_xray_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple
         "colormap": "gray",
         "rgb": False,
     }
-    spacing = metadata.get("pixel_spacing")
-    if spacing is not None:
-        kwargs["scale"] = (1.0,) * (data.ndim - 2) + tuple(spacing)
+    kwargs.update(spatial_calibration(data.ndim, metadata))
     return [(data, kwargs, "image")]
+
+
+def spatial_calibration(ndim: int, metadata: dict) -> dict[str, Any]:
+    """``scale`` and ``units`` (mm) for a layer whose metadata gives one pixel spacing.
+
+    Empty when the frames have none, or differ (each frame then keeps its own in
+    ``metadata["frames"]``): the layer stays in pixels.
+    """
+    spacing = metadata.get("pixel_spacing")
+    if spacing is None:
+        return {}
+    return {
+        "scale": (1.0,) * (ndim - 2) + tuple(float(v) for v in spacing),
+        "units": ("pixel",) * (ndim - 2) + ("mm", "mm"),
+    }
 
 
 def _notify_skipped(skipped: list[dict[str, str]], *, loaded: int) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from napari_xray.plugin._reader import spatial_calibration
 from napari_xray.samples import TUTORIAL_FRAME, frames_metadata, load_sample
 
 __all__ = ["frame_sample", "phantom_sample", "series_sample"]
@@ -20,7 +21,9 @@ LayerDataTuple = tuple  # (data, kwargs, layer_type)
 
 
 def _image_layer(data: np.ndarray, name: str, metadata: dict[str, Any]) -> list[LayerDataTuple]:
-    return [(data, {"name": name, "metadata": metadata, "colormap": "gray"}, "image")]
+    kwargs = {"name": name, "metadata": metadata, "colormap": "gray",
+              **spatial_calibration(data.ndim, metadata)}
+    return [(data, kwargs, "image")]
 
 
 def series_sample() -> list[LayerDataTuple]:
