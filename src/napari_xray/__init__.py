@@ -47,6 +47,7 @@ _PUBLIC = {
     "add_filter": "plugin.console",
     "restore_view": "plugin.console",
     "prefer_napari_xray_reader": "plugin.viewer",
+    "add_boxes": "plugin.boxes",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -25,7 +25,9 @@ __all__ = [
     "MetadataWarning",
     "NO_FINDING",
     "SPACING_SOURCE",
+    "box_rectangles",
     "entries_by_image",
+    "find_box_file",
     "find_entry_file",
     "frames_entries",
     "png_pixel_size",
@@ -124,16 +126,21 @@ def png_pixel_size(entry: dict, png_shape=(1024, 1024)) -> tuple[float, float]:
     return spacing_y * height / rows, spacing_x * width / columns
 
 
+def _places(folder) -> list[Path]:
+    """Where metadata files are looked for: ``folder``, then ``$NAPARI_XRAY_CHESTXRAY8_DIR``."""
+    places = [Path(folder)] if folder is not None else []
+    if os.environ.get(DIR_VARIABLE):
+        places.append(Path(os.environ[DIR_VARIABLE]))
+    return places
+
+
 def find_entry_file(folder) -> Path | None:
     """The entry file for images in ``folder``: there, or in ``$NAPARI_XRAY_CHESTXRAY8_DIR``.
 
     In each place the released names (:data:`ENTRY_FILE_NAMES`) are looked for
     first, then any ``Data_Entry_2017*.csv`` (such as the sample's rows).
     """
-    places = [Path(folder)] if folder is not None else []
-    if os.environ.get(DIR_VARIABLE):
-        places.append(Path(os.environ[DIR_VARIABLE]))
-    for place in places:
+    for place in _places(folder):
         for name in ENTRY_FILE_NAMES:
             if (place / name).is_file():
                 return place / name
@@ -141,6 +148,42 @@ def find_entry_file(folder) -> Path | None:
         if others:
             return others[0]
     return None
+
+
+def find_box_file(folder) -> Path | None:
+    """The box file for images in ``folder``: there, or in ``$NAPARI_XRAY_CHESTXRAY8_DIR``."""
+    for place in _places(folder):
+        for name in BOX_FILE_NAMES:
+            if (place / name).is_file():
+                return place / name
+    return None
+
+
+def box_rectangles(boxes, file_names, stacked: bool) -> list[dict]:
+    """The boxes of the frames ``file_names`` as rectangles in a layer's data coordinates.
+
+    Each result holds ``vertices`` (4 corners, clockwise from the top left, as
+    ``(frame, row, column)`` for a stack or ``(row, column)`` for one frame),
+    ``finding``, ``image`` and ``frame``. A box's ``x, y`` is its top-left corner
+    measured from the image's top-left corner; napari puts pixel centres at
+    whole coordinates, so that corner lies at ``(y − 0.5, x − 0.5)``. Boxes of
+    other images are left out.
+    """
+    frame_of = {name: index for index, name in enumerate(file_names)}
+    rectangles = []
+    for box in boxes:
+        frame = frame_of.get(box["image"])
+        if frame is None:
+            continue
+        top, left = box["y"] - 0.5, box["x"] - 0.5
+        bottom, right = top + box["height"], left + box["width"]
+        corners = [(top, left), (top, right), (bottom, right), (bottom, left)]
+        vertices = [(frame, *corner) if stacked else corner for corner in corners]
+        rectangles.append(
+            {"vertices": vertices, "finding": box["finding"], "image": box["image"],
+             "frame": frame}
+        )  # fmt: skip
+    return rectangles
 
 
 def entries_by_image(path) -> tuple[dict[str, dict], list[dict]]:

@@ -60,8 +60,10 @@ def read_xray_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple
     Returns
     -------
     list of LayerDataTuple
-        ``[(data, kwargs, "image")]`` where ``kwargs`` holds ``name`` (file stem,
-        folder name, or the common prefix of a list), ``metadata`` (see
+        ``[(data, kwargs, "image")]``, followed by a ``"shapes"`` layer of the
+        frames' ChestX-ray8 boxes when a ``BBox_List_2017.csv`` beside the PNGs
+        (or in ``$NAPARI_XRAY_CHESTXRAY8_DIR``) has any. ``kwargs`` holds ``name``
+        (file stem, folder name, or the common prefix of a list), ``metadata`` (see
         :func:`napari_xray.io.read.read_xray_with_metadata`), ``colormap="gray"``,
         ``rgb=False`` and, when one pixel spacing is known for all frames (DICOM's
         own, or derived from a ChestX-ray8 entry file), ``scale`` in mm (``1.0``
@@ -89,7 +91,35 @@ def read_xray_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple
         "rgb": False,
     }
     kwargs.update(spatial_calibration(data.ndim, metadata))
-    return [(data, kwargs, "image")]
+    layers = [(data, kwargs, "image")]
+    if metadata["format"] == "png":
+        boxes = _boxes_beside(metadata, data.ndim, kwargs)
+        if boxes is not None:
+            layers.append(boxes)
+    return layers
+
+
+def _boxes_beside(metadata: dict, ndim: int, image_kwargs: dict) -> LayerDataTuple | None:
+    """The Shapes layer of a ChestX-ray8 box file beside the PNGs (or in
+    ``$NAPARI_XRAY_CHESTXRAY8_DIR``) for these frames; None if there is none. A box
+    file that cannot be read is a notification, never a failed open."""
+    from pathlib import Path
+
+    from napari_xray.io.chestxray8 import find_box_file, read_boxes
+    from napari_xray.plugin.boxes import boxes_layer_data
+
+    box_file = find_box_file(Path(metadata["source_paths"][0]).parent)
+    if box_file is None:
+        return None
+    try:
+        boxes = read_boxes(box_file, problems=[])
+    except XrayReadError as error:
+        from napari.utils.notifications import show_warning
+
+        show_warning(f"napari-xray opened the images without their boxes: {error}")
+        return None
+    placement = {key: image_kwargs.get(key) for key in ("scale", "units")}
+    return boxes_layer_data(boxes, metadata["file_names"], ndim, metadata["name"], placement)
 
 
 def spatial_calibration(ndim: int, metadata: dict) -> dict[str, Any]:
