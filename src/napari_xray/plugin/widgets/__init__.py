@@ -1,6 +1,7 @@
 """The dock widgets napari opens from the manifest (napari.yaml points here)."""
 
 from napari_xray.plugin.widgets.compare import CompareWidget
+from napari_xray.plugin.widgets.frame_panel import FramePanelWidget
 from napari_xray.plugin.widgets.operation import (
     CannyWidget,
     GradientWidget,
@@ -14,6 +15,7 @@ from napari_xray.plugin.widgets.statistics import StatisticsWidget
 __all__ = [
     "CannyWidget",
     "CompareWidget",
+    "FramePanelWidget",
     "GradientWidget",
     "LogWidget",
     "MaskWidget",

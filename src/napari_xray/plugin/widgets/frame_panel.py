@@ -1,0 +1,211 @@
+"""Frame details dock: what ChestX-ray8's entry file says about the frame on screen
+(image, findings, follow-up, age and sex, view, pixel size), following the frame
+slider, and a table of all frames of the layer where a click jumps to a frame.
+
+It shows the selected layer's ``metadata["frames"]`` (see
+:func:`napari_xray.io.chestxray8.frames_entries`); for a napari-xray result it shows
+the frames of the layer it was computed from.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_xray.io.chestxray8 import NO_FINDING
+from napari_xray.plugin.layers import METADATA_KEY, displayed_frame, layer_alive, qt_alive, unwrap
+from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+    from napari.layers import Layer
+
+__all__ = ["FramePanelWidget", "frame_lines"]
+
+COLUMNS = ("Frame", "Image", "Findings", "Follow-up", "Age/sex", "View", "Pixel (mm)")
+
+
+def _findings_text(entry: dict) -> str:
+    return ", ".join(entry["findings"]) or NO_FINDING
+
+
+def _age_text(entry: dict) -> str:
+    flag = "" if entry["age_plausible"] else " (implausible, as in the entry file)"
+    return f"{entry['age']} y{flag}, {entry['sex']}"
+
+
+def _pixel_text(entry: dict) -> str:
+    down, across = entry["pixel_size_mm"]
+    return f"{down:.3f} down × {across:.3f} across"
+
+
+def frame_lines(entry: dict | None, mixed_views: bool = False) -> list[str]:
+    """The panel's lines for one frame's row (``None``: the entry file has none)."""
+    if entry is None:
+        return ["The entry file has no row for this frame."]
+    view = entry["view"]
+    if mixed_views:
+        view += " — this series mixes PA and AP views: compare such frames with care"
+    return [
+        f"Image: {entry['image']}",
+        f"Findings: {_findings_text(entry)}",
+        f"Follow-up #{entry['follow_up']} of patient {entry['patient_id']}",
+        f"Age/sex: {_age_text(entry)}",
+        f"View: {view}",
+        f"Pixel: {_pixel_text(entry)} mm (derived from the entry file's original size "
+        "and spacing, not read from the image)",
+    ]
+
+
+class FramePanelWidget(QWidget):
+    """The ChestX-ray8 row of the frame on screen, and a table of the layer's frames.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+
+    Attributes
+    ----------
+    frame : int or None
+        The frame on screen of the layer shown (``None`` when no layer has rows).
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        napari_viewer = unwrap(napari_viewer)
+        self.viewer = napari_viewer
+        self.frame: int | None = None
+        self._layer_ref = None
+        self._shown_frames: list | None = None
+
+        self._title = QLabel()
+        self._title.setWordWrap(True)
+        self._details = QLabel()
+        self._details.setWordWrap(True)
+        self._details.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self._table = QTableWidget(0, len(COLUMNS))
+        self._table.setHorizontalHeaderLabels(list(COLUMNS))
+        self._table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self._table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self._table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self._table.verticalHeader().setVisible(False)
+        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self._table.setToolTip("Click a frame to show it")
+        self._table.cellClicked.connect(self._on_clicked)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._title)
+        layout.addWidget(self._details)
+        layout.addWidget(self._table, 1)
+        self.setMinimumHeight(MIN_DOCK_HEIGHT)
+
+        napari_viewer.layers.selection.events.active.connect(self._on_active)
+        napari_viewer.layers.events.removed.connect(self._on_active)
+        napari_viewer.dims.events.current_step.connect(self._follow_slider)
+        self._on_active()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def layer(self) -> Layer | None:
+        """The layer whose frames are shown: the selected layer, or the one it was made from."""
+        layer = self._layer_ref() if self._layer_ref is not None else None
+        return layer if layer_alive(self.viewer, layer) else None
+
+    @property
+    def details(self) -> str:
+        """The text shown for the frame on screen."""
+        return self._details.text()
+
+    def table_rows(self) -> list[list[str]]:
+        """The table's cells, row by row."""
+        return [
+            [self._table.item(row, column).text() for column in range(len(COLUMNS))]
+            for row in range(self._table.rowCount())
+        ]
+
+    def show_frame(self, index: int) -> None:
+        """Move the frame slider to frame ``index`` of the layer shown (what a click does)."""
+        layer = self.layer
+        if layer is None or layer.ndim < 3:
+            return
+        world = layer.data_to_world((index,) + (0,) * (layer.ndim - 1))
+        self.viewer.dims.set_point(0, float(world[0]))
+
+    # ------------------------------------------------------------------ updates
+
+    def _frames_layer(self, selected) -> Layer | None:
+        """``selected`` if it has frame rows, else the layer a napari-xray result came from."""
+        if selected is None:
+            return None
+        if "frames" in selected.metadata:
+            return selected
+        entry = selected.metadata.get(METADATA_KEY)
+        name = entry.get("input_layer") if isinstance(entry, dict) else None
+        if name is not None and name in self.viewer.layers:
+            source = self.viewer.layers[name]
+            if "frames" in source.metadata:
+                return source
+        return None
+
+    def _on_active(self, event=None) -> None:
+        if not qt_alive(self):
+            return
+        selected = self.viewer.layers.selection.active
+        layer = self._frames_layer(selected)
+        self._layer_ref = weakref.ref(layer) if layer is not None else None
+        if layer is None:
+            self.frame, self._shown_frames = None, None
+            self._table.setRowCount(0)
+            self._details.setText("")
+            name = "no layer is selected" if selected is None else f"'{selected.name}' has none"
+            self._title.setText(
+                f"ChestX-ray8 frame details: {name}. Open PNGs that lie beside "
+                "Data_Entry_2017.csv (or set NAPARI_XRAY_CHESTXRAY8_DIR), or the series sample."
+            )
+            return
+        self._title.setText(f"'{layer.name}' — {layer.metadata['chestxray8']['entry_file']}")
+        if self._shown_frames is not layer.metadata["frames"]:
+            self._fill_table(layer.metadata["frames"])
+        self._follow_slider()
+
+    def _fill_table(self, frames: list) -> None:
+        self._shown_frames = frames
+        self._table.setRowCount(len(frames))
+        for row, entry in enumerate(frames):
+            cells = [str(row)] + (
+                ["(no row)", "", "", "", "", ""]
+                if entry is None
+                else [entry["image"], _findings_text(entry), str(entry["follow_up"]),
+                      _age_text(entry), entry["view"], _pixel_text(entry)]
+            )  # fmt: skip
+            for column, text in enumerate(cells):
+                self._table.setItem(row, column, QTableWidgetItem(text))
+
+    def _follow_slider(self, event=None) -> None:
+        if not qt_alive(self):
+            return
+        layer = self.layer
+        if layer is None:
+            return
+        index = displayed_frame(self.viewer, layer) if layer.ndim >= 3 else 0
+        frames = layer.metadata["frames"]
+        self.frame = index
+        mixed = layer.metadata["chestxray8"].get("mixed_views", False)
+        lines = frame_lines(frames[index] if index < len(frames) else None, mixed)
+        where = f"Frame {index} of 0–{len(frames) - 1}" if len(frames) > 1 else "One frame"
+        self._details.setText("\n".join([where, *lines]))
+        self._table.selectRow(index)
+
+    def _on_clicked(self, row: int, _column: int) -> None:
+        self.show_frame(row)
