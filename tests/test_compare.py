@@ -56,7 +56,16 @@ def test_compare_on_the_default_series_writes_every_output(xray_stack, tmp_path,
     assert rows[-1]["std"] == pytest.approx(float(np.std(xray_stack)), rel=1e-12)
     csv_lines = (out / "statistics.csv").read_text().strip().splitlines()
     assert csv_lines[0].startswith("frame,dtype,shape")
+    assert csv_lines[0].endswith(",findings,view")
     assert len(csv_lines) == 11
+    # The findings and views of the data set's entry file (its nine rows ship with
+    # the package): 000 Effusion, 005 Infiltration (AP), 006 Atelectasis, 007 Infiltration.
+    assert [(row["findings"], row["view"]) for row in rows] == [
+        ("Effusion", "PA"), ("No Finding", "PA"), ("No Finding", "PA"), ("No Finding", "PA"),
+        ("No Finding", "PA"), ("Infiltration", "AP"), ("Atelectasis", "PA"),
+        ("Infiltration", "PA"), ("No Finding", "PA"), ("", "")]
+    title = Image.open(out / "comparison.png").text["Title"]
+    assert title == "ChestX-ray8 series (00000011) — frame 00000011_001.png — No Finding; PA view"
 
     histogram = np.asarray(Image.open(out / "histogram.png").convert("L"))
     assert histogram.std() > 10
@@ -89,6 +98,7 @@ def test_without_a_configured_source_the_phantom_comes_with_a_notice_quiet_or_no
     assert captured.out == ""
     rows = json.loads((out / "statistics.json").read_text())
     assert rows[0]["frame"] == "phantom_000" and len(rows) == 10
+    assert {(row["findings"], row["view"]) for row in rows} == {("", "")}  # no entry rows
 
 
 def _mirror_with(tmp_path: Path, xray_dir: Path, change) -> Path:

@@ -48,6 +48,7 @@ from napari_xray.engine.operations import (
     ComparisonPanel,
 )
 from napari_xray.engine.statistics import image_statistics, intensity_histogram
+from napari_xray.io.chestxray8 import NO_FINDING
 from napari_xray.io.gif import save_gif
 
 __all__ = [
@@ -73,11 +74,24 @@ STALE_STAGING_MINUTES = 60
 
 @dataclass
 class ComparisonInput:
-    """A stack to compare, with the names of its frames and where it came from."""
+    """A stack to compare, with the names of its frames and where it came from.
+
+    ``frames`` holds each frame's ChestX-ray8 entry row (findings, view …; see
+    :func:`napari_xray.io.chestxray8.frames_entries`), ``None`` for a frame without
+    one, or is ``None`` when no entry file describes the input.
+    """
 
     stack: np.ndarray  # (N, H, W)
     frame_names: list[str]
     source: str
+    frames: list[dict | None] | None = None
+
+    def finding_text(self, index: int) -> str:
+        """Frame ``index``'s findings and view (``"Effusion; PA view"``), or ``""``."""
+        entry = self.frames[index] if self.frames else None
+        if entry is None:
+            return ""
+        return f"{', '.join(entry['findings']) or NO_FINDING}; {entry['view']} view"
 
 
 def load_input(inputs: Sequence[str] | None = None, notice: Callable[[str], None] = print):
@@ -113,18 +127,26 @@ def load_input(inputs: Sequence[str] | None = None, notice: Callable[[str], None
         data, metadata = read_xray_with_metadata(paths[0] if len(paths) == 1 else paths)
         stack = data if data.ndim == 3 else data[np.newaxis]
         names = list(metadata.get("file_names") or [])
+        frames = metadata.get("frames")
         if len(names) != stack.shape[0]:
-            names = [f"frame {i}" for i in range(stack.shape[0])]
-        return ComparisonInput(stack, names, ", ".join(str(p) for p in paths))
+            names, frames = [f"frame {i}" for i in range(stack.shape[0])], None
+        return ComparisonInput(stack, names, ", ".join(str(p) for p in paths), frames)
 
-    from napari_xray.samples import ENV_DATA_DIR, FRAME_NAMES, SampleDataError, load_sample
+    from napari_xray.samples import (
+        ENV_DATA_DIR,
+        FRAME_NAMES,
+        SampleDataError,
+        frames_metadata,
+        load_sample,
+    )
 
     source = "ChestX-ray8 series (00000011)"
+    frames = frames_metadata()["frames"]
     if os.environ.get(ENV_DATA_DIR, "").strip():
-        return ComparisonInput(load_sample("series"), list(FRAME_NAMES), source)
+        return ComparisonInput(load_sample("series"), list(FRAME_NAMES), source, frames)
     try:
         stack = load_sample("series")
-        return ComparisonInput(stack, list(FRAME_NAMES), source)
+        return ComparisonInput(stack, list(FRAME_NAMES), source, frames)
     except SampleDataError as error:
         notice(
             "napari-xray: the ChestX-ray8 frames are not available "
@@ -187,7 +209,7 @@ def _save_comparison_figure(results, frame_index: int, title: str, path: Path) -
         axis.set_title(panel.title, fontsize=11)
     figure.suptitle(title, fontsize=13)
     figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(path, metadata={"Title": title})  # also in the PNG's own text chunk
     plt.close(figure)
 
 
@@ -208,10 +230,20 @@ def _save_histogram(stack: np.ndarray, threshold: float, title: str, path: Path)
 
 
 def _statistics_rows(comparison: ComparisonInput) -> list[dict]:
+    """One row per frame and one for the stack; ChestX-ray8 findings and view last
+    (``""`` where no entry file says)."""
     rows = []
-    for name, frame in zip(comparison.frame_names, comparison.stack, strict=True):
-        rows.append({"frame": name, **image_statistics(frame)})
-    rows.append({"frame": "all", **image_statistics(comparison.stack)})
+    for index, (name, frame) in enumerate(
+        zip(comparison.frame_names, comparison.stack, strict=True)
+    ):
+        entry = comparison.frames[index] if comparison.frames else None
+        rows.append({
+            "frame": name,
+            **image_statistics(frame),
+            "findings": "" if entry is None else "|".join(entry["findings"]) or NO_FINDING,
+            "view": "" if entry is None else entry["view"],
+        })  # fmt: skip
+    rows.append({"frame": "all", **image_statistics(comparison.stack), "findings": "", "view": ""})
     for row in rows:
         row["shape"] = "x".join(str(n) for n in row["shape"])
     return rows
@@ -294,6 +326,8 @@ def write_comparison(
         try:
             results = run_comparison(stack, progress=lambda panel: bar.update(1))
             title = f"{comparison.source} — frame {comparison.frame_names[frame_index]}"
+            if comparison.finding_text(frame_index):
+                title += f" — {comparison.finding_text(frame_index)}"
             _save_comparison_figure(results, frame_index, title, staging / "comparison.png")
             bar.update(1)
             save_gif(staging / "stack.gif", stack, duration=gif_duration)
