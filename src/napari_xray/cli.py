@@ -401,6 +401,13 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--verify", action="store_true",
                         help="read back every done frame (chunk checksums) and its input "
                         "(content hash) and compute again what is damaged or changed")
+    parser.add_argument("--where", default=None, metavar="CONDITIONS",
+                        help="only the images whose ChestX-ray8 entry row meets every "
+                        "condition, e.g. 'finding=Effusion,view=PA' (keys: finding, view, "
+                        "sex, patient; A|B for either)")
+    parser.add_argument("--entries", default=None, metavar="Data_Entry_2017.csv",
+                        help="the ChestX-ray8 entry file (default: beside the first input, "
+                        "else in NAPARI_XRAY_CHESTXRAY8_DIR); the store keeps the inputs' rows")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(run=batch_command)
     return parser
@@ -433,6 +440,8 @@ def batch_command(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         verify=args.verify,
         progress=not args.no_progress,
+        where=args.where,
+        entries=args.entries,
     )
     print(summary.format(), flush=True)
     problems = summary.format_problems()

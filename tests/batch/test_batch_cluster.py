@@ -389,3 +389,59 @@ def test_ctrl_c_at_any_moment_of_a_batch_is_one_line_and_130(tmp_path, delay):
     result = cli("batch", tmp_path / "in", "--out", store, "--workers", "1", "--no-progress")
     assert result.returncode == 0, result.stderr
     assert_store_matches_engine(store, dict(enumerate(files)))
+
+
+def _chestxray8_folder(tmp_path: Path) -> tuple[Path, list[Path], list[list[str]]]:
+    """Six generated frames named as ChestX-ray8's, and an entry file in the released format."""
+    folder = tmp_path / "images"
+    paths = []
+    for index, path in enumerate(write_frames(folder, 6)):
+        named = path.with_name(f"00000042_{index:03d}.png")
+        path.rename(named)
+        paths.append(named)
+    findings = ["Effusion", "No Finding", "Effusion|Mass", "Effusion", "Mass", "No Finding"]
+    views = ["PA", "PA", "PA", "AP", "PA", "AP"]
+    rows = [[p.name, f, str(i), "42", "61", "F", v, "2500", "2048", "0.168", "0.168", ""]
+            for i, (p, f, v) in enumerate(zip(paths, findings, views, strict=True))]
+    header = ("Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,"
+              "View Position,OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],")
+    (folder / "Data_Entry_2017.csv").write_text(
+        "\n".join([header, *(",".join(r) for r in rows)]) + "\n")
+    return folder, paths, rows
+
+
+def test_where_selects_by_the_entry_file_and_the_store_keeps_the_rows(tmp_path):
+    from napari_xray.plugin._reader import napari_get_reader
+
+    folder, paths, rows = _chestxray8_folder(tmp_path)
+    store = tmp_path / "effusion.zarr"
+    result = cli("batch", folder, "--out", store, "--workers", "1", "--no-progress",
+                 "--filters", "fast", "--where", "finding=effusion,view=PA")
+    assert result.returncode == 0, result.stderr
+    assert "--where finding=effusion,view=PA: 2 of 6 input image(s) match" in result.stderr
+    # Rows 0 and 2 are Effusion on a PA view (row 3 is AP): by the entry file's own text.
+    chosen = [r[0] for r in rows if "Effusion" in r[1].split("|") and r[6] == "PA"]
+    status = zarr.open_group(str(store), mode="r")["status"]
+    assert status.attrs["file_names"] == chosen == [paths[0].name, paths[2].name]
+    assert_store_matches_engine(store, {0: paths[0], 1: paths[2]})
+
+    layers = napari_get_reader(str(store))(str(store))
+    for _data, kwargs, _kind in layers:
+        frames = kwargs["metadata"]["frames"]
+        assert [f["findings"] for f in frames] == [["Effusion"], ["Effusion", "Mass"]]
+        assert kwargs["metadata"]["chestxray8"]["entry_file"] == str(folder / "Data_Entry_2017.csv")
+        # 0.168 mm × 2048 / 96 rows down, × 2500 / 128 columns across (the frames' size).
+        assert kwargs["scale"] == pytest.approx((1.0, 0.168 * 2048 / 96, 0.168 * 2500 / 128))
+
+    for where, message in [("finding=Pneumonia", "no input image meets --where"),
+                           ("age=61", "unknown key 'age'; use finding, view, sex, patient"),
+                           ("finding", "'finding' is not KEY=VALUE")]:
+        refused = cli("batch", folder, "--out", tmp_path / "other.zarr", "--workers", "1",
+                      "--no-progress", "--where", where)
+        assert refused.returncode == 2, refused.stderr
+        assert message in refused.stderr and "Traceback" not in refused.stderr
+        assert not (tmp_path / "other.zarr").exists()
+    (folder / "Data_Entry_2017.csv").unlink()
+    refused = cli("batch", folder, "--out", tmp_path / "other.zarr", "--workers", "1",
+                  "--no-progress", "--where", "view=AP")
+    assert refused.returncode == 2 and "pass --entries Data_Entry_2017.csv" in refused.stderr

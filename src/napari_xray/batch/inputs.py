@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_xray.errors import BatchError, XrayReadError
+from napari_xray.errors import BatchError, XrayError, XrayReadError
 from napari_xray.io.paths import list_xray_files, natural_sort_key
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +32,7 @@ __all__ = [
     "parse_params",
     "parse_shape",
     "probe_frame",
+    "select_by_entries",
 ]
 
 #: ``--compression`` choices: codec used for the floating-point result arrays.
@@ -135,6 +136,71 @@ def discover_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
     if not found:
         raise BatchError("no input images; pass files, folders or glob patterns")
     return found
+
+
+def select_by_entries(
+    files: list[Path],
+    where: str | None,
+    entry_file: str | os.PathLike | None,
+    log: Callable[[str], None],
+) -> tuple[list[Path], dict | None]:
+    """The inputs ``--where`` keeps, and their ChestX-ray8 entry rows for the store.
+
+    The entry file is ``entry_file``, else the one beside the first input or in
+    ``$NAPARI_XRAY_CHESTXRAY8_DIR``. Without ``where`` every input is kept. Returns
+    ``(files, None)`` when there is no entry file (and no ``where``).
+
+    Raises
+    ------
+    BatchError
+        ``where`` without an entry file, a bad condition, an unreadable entry file
+        (when given or needed), or no input that meets the conditions.
+    """
+    from napari_xray.io.chestxray8 import (
+        entries_by_image,
+        entry_matches,
+        find_entry_file,
+        parse_where,
+    )
+
+    conditions = None
+    if where is not None:
+        try:
+            conditions = parse_where(where)
+        except XrayError as error:
+            raise BatchError(str(error)) from error
+    path = Path(entry_file) if entry_file is not None else find_entry_file(files[0].parent)
+    if path is None:
+        if conditions is not None:
+            raise BatchError(
+                "--where selects by the ChestX-ray8 entry file, and there is none beside "
+                f"{files[0].parent}: pass --entries Data_Entry_2017.csv or set "
+                "NAPARI_XRAY_CHESTXRAY8_DIR to its folder"
+            )
+        return files, None
+    try:
+        rows, problems = entries_by_image(path)
+    except XrayError as error:
+        if entry_file is None and conditions is None:
+            log(f"left out the ChestX-ray8 rows: {error}")
+            return files, None
+        raise BatchError(str(error)) from error
+    if conditions is not None:
+        kept = [f for f in files if f.name in rows and entry_matches(rows[f.name], conditions)]
+        unknown = sum(f.name not in rows for f in files)
+        log(f"--where {where}: {len(kept)} of {len(files)} input image(s) match"
+            + (f" ({unknown} have no row in {path.name})" if unknown else ""))  # fmt: skip
+        if not kept:
+            raise BatchError(
+                f"no input image meets --where {where!r} in {path}; check the conditions "
+                "(finding, view, sex, patient) and the entry file"
+            )
+        files = kept
+    return files, {
+        "entry_file": os.fspath(path),
+        "malformed_rows": len(problems),
+        "rows": [rows.get(f.name) for f in files],
+    }
 
 
 def parse_filters(text: str | Sequence[str] | None) -> list[str]:

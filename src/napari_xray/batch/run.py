@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 
 from napari_xray.batch.folders import remove_leftovers, remove_partial_files
-from napari_xray.batch.inputs import discover_inputs, parse_filters, parse_params, parse_shape
+from napari_xray.batch.inputs import (
+    discover_inputs,
+    parse_filters,
+    parse_params,
+    parse_shape,
+    select_by_entries,
+)
 from napari_xray.batch.integrity import FINGERPRINT_ARRAY, changed_inputs, read_blocks
 from napari_xray.batch.lock import StoreLock
 from napari_xray.batch.report import BatchSummary, run_record, timestamp, write_report
@@ -185,6 +191,8 @@ def run_batch(
     overwrite: bool = False,
     verify: bool = False,
     progress: bool = True,
+    where: str | None = None,
+    entries: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BatchSummary:
     """Filter every input frame into the Zarr store ``out``; resumes a partial store.
@@ -228,6 +236,14 @@ def run_batch(
         recomputed.
     progress
         Show a progress bar (tqdm, on stderr).
+    where
+        Keep only the inputs whose ChestX-ray8 entry row meets these conditions
+        (``"finding=Effusion,view=PA"``; see
+        :func:`napari_xray.io.chestxray8.parse_where`).
+    entries
+        The entry file (``Data_Entry_2017.csv``); default: beside the first input,
+        else in ``$NAPARI_XRAY_CHESTXRAY8_DIR``. Its rows for the inputs are kept
+        in a new store.
     log
         Called with one-line messages (default: print to stderr).
 
@@ -250,7 +266,7 @@ def run_batch(
         def log(message: str) -> None:
             print(message, file=sys.stderr, flush=True)
 
-    files = discover_inputs(inputs)
+    files, chestxray8 = select_by_entries(discover_inputs(inputs), where, entries, log)
     keys = parse_filters(filters)
     resolved = parse_params(params, keys)
     store = store_location(out)
@@ -270,6 +286,7 @@ def run_batch(
             frames_per_task=frames_per_task,
             shape=parse_shape(shape),
             overwrite=overwrite,
+            chestxray8=chestxray8,
             log=log,
         )
         summary = BatchSummary(store=os.fspath(out), n_frames=plan.n_frames)

@@ -138,9 +138,14 @@ def open_or_create_store(
     frames_per_task: int | None = None,
     shape: tuple[int, int] | None = None,
     overwrite: bool = False,
+    chestxray8: dict[str, Any] | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> tuple[BatchPlan, Any]:
     """Create the store for ``files`` × ``keys``, or reopen a compatible one to resume.
+
+    ``chestxray8`` (``entry_file``, ``malformed_rows`` and ``rows``: each file's
+    entry row or None) is kept in a new store's status attributes, so that its
+    lazy layers show the frames' findings.
 
     A new store takes the frame size and pixel type most inputs' headers have
     (of ``shape``, if given; see :func:`~napari_xray.batch.inputs.common_frame`),
@@ -188,7 +193,8 @@ def open_or_create_store(
         exists = False
     if exists:
         return _reopen_store(out, store, files, keys, params, log=log, **options)
-    return _create_store(out, store, files, keys, params, log=log, **options)
+    return _create_store(out, store, files, keys, params, log=log, chestxray8=chestxray8,
+                         **options)
 
 
 def _reopen_store(out, store, files, keys, params, *, float_dtype, compression, chunk_frames,
@@ -294,7 +300,7 @@ FLOAT16_LOSS = (
 
 
 def _create_store(out, store, files, keys, params, *, float_dtype, compression, chunk_frames,
-                  frames_per_task, shape, log) -> tuple[BatchPlan, Any]:
+                  frames_per_task, shape, log, chestxray8=None) -> tuple[BatchPlan, Any]:
     """Make a new store: learn dtypes and contrast limits on one frame, create the arrays."""
     import zarr
     from zarr.codecs import Crc32cCodec
@@ -404,6 +410,8 @@ def _create_store(out, store, files, keys, params, *, float_dtype, compression, 
                 "source_paths": [str(p) for p in files],
             }
         )
+        if chestxray8 is not None:
+            status.attrs["chestxray8"] = _jsonable(chestxray8)
         group.attrs.update({"napari_xray": config, "report": empty_report(n)})
     except BaseException:
         if building != store:

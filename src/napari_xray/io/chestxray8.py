@@ -25,11 +25,15 @@ __all__ = [
     "MetadataWarning",
     "NO_FINDING",
     "SPACING_SOURCE",
+    "WHERE_KEYS",
     "box_rectangles",
+    "describe_frames",
     "entries_by_image",
+    "entry_matches",
     "find_box_file",
     "find_entry_file",
     "frames_entries",
+    "parse_where",
     "png_pixel_size",
     "read_boxes",
     "read_entries",
@@ -215,15 +219,7 @@ def _entries_by_image(path: str, _mtime, _size) -> tuple[dict[str, dict], list[d
 def frames_entries(file_names, frame_shape, entry_file) -> dict:
     """What the entry file says about the frames ``file_names`` of one layer.
 
-    Returns a dict for the layer's metadata:
-
-    * ``frames``: per file, its row (see :func:`read_entries`) with
-      ``pixel_size_mm`` (down, across; :func:`png_pixel_size` for ``frame_shape``),
-      or ``None`` when the entry file has no row for it;
-    * ``pixel_spacing``: the pixel size shared by every frame, else ``None``
-      (each frame then keeps its own); ``pixel_spacing_source``: :data:`SPACING_SOURCE`;
-    * ``chestxray8``: the entry file, how many frames it describes, how many of
-      its rows were malformed, and whether the frames mix PA and AP views.
+    :func:`describe_frames` of the entry file's rows for these names.
 
     Raises
     ------
@@ -231,12 +227,30 @@ def frames_entries(file_names, frame_shape, entry_file) -> dict:
         As :func:`read_entries`.
     """
     rows, problems = entries_by_image(entry_file)
+    return describe_frames([rows.get(name) for name in file_names], frame_shape, entry_file,
+                           malformed_rows=len(problems))  # fmt: skip
+
+
+def describe_frames(rows, frame_shape, entry_file, malformed_rows: int = 0) -> dict:
+    """A layer's metadata for frames whose entry rows are ``rows`` (``None``: no row).
+
+    Returns a dict with
+
+    * ``frames``: per frame, its row (see :func:`read_entries`) with
+      ``pixel_size_mm`` (down, across; :func:`png_pixel_size` for ``frame_shape``),
+      or ``None``;
+    * ``pixel_spacing``: the pixel size shared by every frame, else ``None``
+      (each frame then keeps its own); ``pixel_spacing_source``: :data:`SPACING_SOURCE`;
+    * ``chestxray8``: the entry file, how many frames it describes, how many of
+      its rows were malformed, the views and whether the frames mix them.
+    """
     frames = []
-    for name in file_names:
-        row = rows.get(name)
+    for row in rows:
         if row is not None:
             row = {**row, "findings": list(row["findings"]),
-                   "pixel_size_mm": png_pixel_size(row, frame_shape)}
+                   "original_size": tuple(row["original_size"]),
+                   "original_spacing": tuple(row["original_spacing"])}
+            row["pixel_size_mm"] = png_pixel_size(row, frame_shape)
         frames.append(row)
     sizes = {row["pixel_size_mm"] for row in frames if row is not None}
     described = sum(row is not None for row in frames)
@@ -249,11 +263,57 @@ def frames_entries(file_names, frame_shape, entry_file) -> dict:
         "chestxray8": {
             "entry_file": os.fspath(entry_file),
             "frames_described": described,
-            "malformed_rows": len(problems),
+            "malformed_rows": malformed_rows,
             "views": views,
             "mixed_views": len(views) > 1,
         },
     }  # fmt: skip
+
+
+#: What ``batch --where`` can select on, and the entry row's field each reads.
+WHERE_KEYS = {"finding": "findings", "view": "view", "sex": "sex", "patient": "patient_id"}
+
+
+def parse_where(text: str) -> list[tuple[str, frozenset[str]]]:
+    """``"finding=Effusion,view=PA"`` as conditions that all must hold.
+
+    Keys: ``finding`` (the image has this finding; ``No Finding`` selects images
+    without any), ``view`` (PA, AP), ``sex`` (M, F), ``patient`` (its id).
+    ``KEY=A|B`` accepts either value. Values compare without regard to case.
+
+    Raises
+    ------
+    XrayError
+        An unknown key, or a condition without ``=`` or a value.
+    """
+    from napari_xray.errors import XrayError
+
+    conditions = []
+    for part in (p.strip() for p in text.split(",")):
+        key, equals, values = part.partition("=")
+        key = key.strip().lower()
+        choices = frozenset(v.strip().lower() for v in values.split("|") if v.strip())
+        if not equals or not choices:
+            raise XrayError(f"--where {text!r}: {part!r} is not KEY=VALUE; write e.g. "
+                            "'finding=Effusion,view=PA'")  # fmt: skip
+        if key not in WHERE_KEYS:
+            raise XrayError(f"--where {text!r}: unknown key {key!r}; use "
+                            f"{', '.join(WHERE_KEYS)}")  # fmt: skip
+        conditions.append((key, choices))
+    return conditions
+
+
+def entry_matches(entry: dict, conditions) -> bool:
+    """Whether the entry row ``entry`` meets every condition of :func:`parse_where`."""
+    for key, choices in conditions:
+        value = entry[WHERE_KEYS[key]]
+        if key == "finding":
+            names = {name.lower() for name in value} or {NO_FINDING.lower()}
+            if not names & choices:
+                return False
+        elif str(value).lower() not in choices:
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------- parsing

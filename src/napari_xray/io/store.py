@@ -73,6 +73,8 @@ class BatchStore:
     source_paths: list[str]
     report: dict[str, Any]
     results: list[StoredResult]
+    #: The inputs' ChestX-ray8 entry rows (``entry_file``, ``malformed_rows``, ``rows``), if any.
+    chestxray8: dict[str, Any] | None = None
 
 
 def _read_metadata(folder: Path) -> dict[str, Any] | None:
@@ -221,4 +223,5 @@ def open_store(path: str | os.PathLike) -> BatchStore:
         source_paths=list(status_attrs.get("source_paths", [])),
         report=attrs.get("report", {}),
         results=results,
+        chestxray8=status_attrs.get("chestxray8"),
     )

@@ -167,7 +167,10 @@ def open_store_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTupl
         are ``"image"`` layers with the result's colormap and contrast limits.
         ``kwargs["name"]`` is ``"<filter> (<store>)"``; ``kwargs["metadata"]`` holds
         ``store``, ``filter``, ``title``, ``params``, ``file_names``,
-        ``source_paths`` and the ``report``.
+        ``source_paths`` and the ``report``, and, when the batch kept the inputs'
+        ChestX-ray8 rows, ``frames`` and the rest of
+        :func:`napari_xray.io.chestxray8.describe_frames` (then ``scale`` and
+        ``units`` when the frames share one pixel size).
 
     Raises
     ------
@@ -184,10 +187,17 @@ def open_store_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTupl
         "source_paths": store.source_paths,
         "report": store.report,
     }
+    if store.chestxray8 is not None:
+        from napari_xray.io.chestxray8 import describe_frames
+
+        rows = store.chestxray8
+        shared.update(describe_frames(rows["rows"], store.results[0].data.shape[-2:],
+                                      rows["entry_file"], rows["malformed_rows"]))  # fmt: skip
     layers: list[LayerDataTuple] = []
     for result in store.results:
         metadata = {**shared, "filter": result.key, "title": result.title, "params": result.params}
-        kwargs: dict[str, Any] = {"name": f"{result.key} ({store.name})", "metadata": metadata}
+        kwargs: dict[str, Any] = {"name": f"{result.key} ({store.name})", "metadata": metadata,
+                                  **spatial_calibration(result.data.ndim, metadata)}
         if result.data.dtype == bool:
             layers.append((result.data.astype("uint8"), kwargs, "labels"))
             continue
