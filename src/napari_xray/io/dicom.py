@@ -41,6 +41,7 @@ from napari_xray.io.dicom_checks import (
     transfer_syntax,
 )
 from napari_xray.io.dicom_codecs import codec_error, decoder_missing, undecodable_error
+from napari_xray.io.dicom_display import display_windows, identifying_attributes
 from napari_xray.io.dicom_file import DicomFile, read_dataset_with_pixels, read_header
 from napari_xray.io.limits import ReadLimits
 from napari_xray.io.paths import open_for_reading
@@ -69,6 +70,8 @@ class DicomHeader:
     intercept: float = 0.0
     file: DicomFile | None = None  # where the pixel data is
     bits: tuple[int, int] = (16, 16)  # (BitsAllocated, BitsStored)
+    # Groups a folder's files by series; a UID is identifying, so never in ``info``.
+    series_uid: str | None = None
 
 
 # --------------------------------------------------------------------------------------
@@ -94,9 +97,11 @@ def probe_dicom(path: Path, limits: ReadLimits | None = None) -> DicomHeader:
 
     ``info`` holds ``file_name``, ``modality``, ``photometric_interpretation``,
     ``rescale_slope``, ``rescale_intercept``, ``rescale_applied``, ``inverted``,
-    ``bits_stored``, ``instance_number``, ``series_instance_uid``,
-    ``series_number``, ``number_of_frames``, ``pixel_spacing``,
-    ``pixel_spacing_source`` and ``transfer_syntax``.
+    ``bits_stored``, ``instance_number``, ``series_number``, ``number_of_frames``,
+    ``pixel_spacing``, ``pixel_spacing_source``, ``transfer_syntax``, ``windows``
+    (:func:`napari_xray.io.dicom_display.display_windows`, on the values the reader
+    returns) and ``identifying_attributes`` (the names, never the values, of the
+    patient-identifying attributes the header held).
 
     Raises
     ------
@@ -184,14 +189,19 @@ def probe_dicom(path: Path, limits: ReadLimits | None = None) -> DicomHeader:
         "inverted": False,
         "bits_stored": bits_stored,
         "instance_number": int_or_none(optional_value(ds, "InstanceNumber")),
-        "series_instance_uid": str(optional_value(ds, "SeriesInstanceUID") or "") or None,
         "series_number": int_or_none(optional_value(ds, "SeriesNumber")),
         "number_of_frames": frames,
         "pixel_spacing": spacing,
         "pixel_spacing_source": spacing_source,
         "transfer_syntax": ts.name,
+        "windows": [],
+        "identifying_attributes": identifying_attributes(ds),
     }
-    common = {"file": header, "bits": (bits_allocated, bits_stored)}
+    common = {
+        "file": header,
+        "bits": (bits_allocated, bits_stored),
+        "series_uid": str(optional_value(ds, "SeriesInstanceUID") or "") or None,
+    }
     if samples == 3 and signed:
         raise XrayReadError(
             f"{path.name} is a signed (PixelRepresentation 1) colour image, which this reader "
@@ -228,6 +238,7 @@ def probe_dicom(path: Path, limits: ReadLimits | None = None) -> DicomHeader:
         dtype = np.dtype(np.float64 if wide else np.float32)
     info["rescale_applied"] = slope != 1.0 or intercept != 0.0
     info["inverted"] = photometric == "MONOCHROME1"
+    info["windows"] = display_windows(ds, lo + hi if info["inverted"] else None)
     return DicomHeader(
         shape,
         dtype,

@@ -166,10 +166,15 @@ def read_xray_with_metadata(
         * ``"pixel_spacing"`` – ``(row_mm, column_mm)`` shared by all files, else
           ``None``; ``"pixel_spacing_source"`` – ``"PixelSpacing"`` or
           ``"ImagerPixelSpacing"`` (spacing at the detector) or ``None``;
+        * ``"windows"`` – the first file's display windows, default first, each
+          ``{"name", "center", "width", "function", "limits"}`` with ``limits`` on
+          the returned values (:func:`napari_xray.io.dicom_display.display_windows`);
+        * ``"identifying_attributes"`` – the names of the patient-identifying
+          attributes any file held; their values are never copied anywhere;
         * ``"dicom"`` – one dict per file: ``file_name``, ``modality``,
           ``photometric_interpretation``, ``rescale_slope``, ``rescale_intercept``,
           ``rescale_applied``, ``inverted``, ``bits_stored``, ``instance_number``,
-          ``series_instance_uid``, ``series_number``, ``number_of_frames``,
+          ``series_number``, ``number_of_frames``, ``windows``, ``identifying_attributes``,
           ``pixel_spacing``, ``pixel_spacing_source``, ``transfer_syntax``;
 
         and with ``skip_bad`` also ``"skipped"`` – ``{"file_name", "path", "reason"}``
@@ -377,12 +382,12 @@ def _sort_folder(sources: list[_Source]) -> list[_Source]:
         return sources
     series_rank: dict[Any, int] = {}
     for s in sources:  # natural-name order of each series' first file
-        series_rank.setdefault(s.dicom["series_instance_uid"], len(series_rank))
+        series_rank.setdefault(s.header.series_uid, len(series_rank))
 
     def key(s: _Source):
         number = s.dicom["instance_number"]
         return (
-            series_rank[s.dicom["series_instance_uid"]],
+            series_rank[s.header.series_uid],
             number is None,
             number if number is not None else 0,
             natural_sort_key(s.name),
@@ -493,6 +498,10 @@ def _metadata(sources: list[_Source], name: str) -> dict[str, Any]:
             "pixel_spacing": spacing,
             "pixel_spacing_source": (
                 _shared([d["pixel_spacing_source"] for d in per_file]) if spacing else None
+            ),
+            "windows": per_file[0]["windows"],
+            "identifying_attributes": sorted(
+                {name for d in per_file for name in d["identifying_attributes"]}
             ),
             "dicom": per_file,
         }

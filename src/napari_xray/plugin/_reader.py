@@ -67,7 +67,8 @@ def read_xray_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple
         :func:`napari_xray.io.read.read_xray_with_metadata`), ``colormap="gray"``,
         ``rgb=False`` and, when one pixel spacing is known for all frames (DICOM's
         own, or derived from a ChestX-ray8 entry file), ``scale`` in mm (``1.0``
-        along the stack axis) and ``units``.
+        along the stack axis) and ``units``; when the DICOM header names display
+        windows, ``contrast_limits`` from its default (first) window.
 
     A folder or list with some unreadable files loads the others, and a napari
     notification names the files left out and why.
@@ -91,6 +92,8 @@ def read_xray_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple
         "rgb": False,
     }
     kwargs.update(spatial_calibration(data.ndim, metadata))
+    if metadata.get("windows"):
+        kwargs["contrast_limits"] = list(metadata["windows"][0]["limits"])
     layers = [(data, kwargs, "image")]
     if metadata["format"] == "png":
         boxes = _boxes_beside(metadata, data.ndim, kwargs)
