@@ -112,7 +112,7 @@ def _lut_windows(ds) -> list[dict[str, Any]]:
         except (AttributeError, TypeError, ValueError):
             continue
         entries = entries or 65536  # 0 means 2^16 entries
-        inputs = np.arange(first - 1, first + entries + 1, dtype=np.float64)
+        inputs = np.arange(first - 1, first + entries + 1, dtype=np.int64)
         try:
             outputs = np.asarray(apply_voi_lut(inputs, ds, index=index, prefer_lut=True))
         except Exception:  # a damaged table: offer the other windows
