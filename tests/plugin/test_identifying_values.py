@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from radiographs import IDENTIFYING_VALUES, write_radiograph
 
 from napari_xray.cli import main
+from radiographs import IDENTIFYING_VALUES, write_radiograph
 
 pytestmark = pytest.mark.viewer
 
