@@ -48,6 +48,8 @@ def write_radiograph(
     spacing: dict[str, tuple[float, float]] | None = None,
     identifying: dict[str, str] | None = None,
     rescale: tuple[float, float] | None = None,
+    burned_in: str | None = None,
+    series_uid: str | None = None,
 ) -> Path:
     """Write one radiograph; ``voi_luts`` items are (first mapped value, table, name)."""
     pixels = radiograph_pixels(bits=bits) if pixels is None else pixels
@@ -59,9 +61,11 @@ def write_radiograph(
     ds.file_meta = meta
     ds.SOPClassUID = meta.MediaStorageSOPClassUID
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), series_uid or generate_uid()
     ds.Modality = modality
     ds.InstanceNumber = 1
+    if burned_in is not None:
+        ds.BurnedInAnnotation = burned_in
     for keyword, value in (IDENTIFYING_VALUES if identifying is None else identifying).items():
         setattr(ds, keyword, value)
     ds.Rows, ds.Columns = pixels.shape

@@ -36,6 +36,7 @@ _PUBLIC = {
     "read_xray": "io.read",
     "read_entries": "io.chestxray8",
     "read_boxes": "io.chestxray8",
+    "deidentify": "io.deidentify",
     "XrayError": "errors",
     "XrayReadError": "errors",
     "SampleDataError": "errors",

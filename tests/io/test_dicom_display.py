@@ -11,9 +11,9 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
-from radiographs import IDENTIFYING_VALUES, write_radiograph
 
 from napari_xray.io.read import read_xray_with_metadata
+from radiographs import IDENTIFYING_VALUES, write_radiograph
 
 
 def _napari_brightness(values, limits):
@@ -129,3 +129,60 @@ def test_identifying_values_never_reach_the_metadata(tmp_path):
     assert "SeriesInstanceUID" in metadata["identifying_attributes"]
     assert set(IDENTIFYING_VALUES) <= set(metadata["identifying_attributes"])
     assert str(pydicom.dcmread(folder / "0.dcm").SeriesInstanceUID) not in text
+
+
+def test_deidentify_writes_a_copy_without_identifying_values(tmp_path):
+    import napari_xray as nx
+
+    folder = tmp_path / "study"
+    (folder / "series").mkdir(parents=True)
+    series = pydicom.uid.generate_uid()
+    sources = [write_radiograph(folder / "series" / f"{n}.dcm", windows=[(2048, 4096, "FULL")],
+                                spacing={"PixelSpacing": (0.2, 0.2)}, burned_in="NO",
+                                series_uid=series) for n in range(2)]
+    before = [p.read_bytes() for p in sources]
+    written = nx.deidentify(folder, tmp_path / "clean", seed="fixed")
+    assert written == [tmp_path / "clean" / "series" / f"{n}.dcm" for n in range(2)]
+    assert [p.read_bytes() for p in sources] == before  # the inputs are untouched
+    for source, copy in zip(sources, written, strict=True):
+        content = copy.read_bytes()
+        for keyword, value in IDENTIFYING_VALUES.items():
+            assert value.encode() not in content, keyword
+        original, clean = pydicom.dcmread(source), pydicom.dcmread(copy)
+        assert clean.PatientIdentityRemoved == "YES"
+        assert clean.SeriesInstanceUID != original.SeriesInstanceUID
+        np.testing.assert_array_equal(clean.pixel_array, original.pixel_array)
+    # One mapping per call: the two files stay one series.
+    assert {pydicom.dcmread(p).SeriesInstanceUID for p in written} - {series} != set()
+    assert len({pydicom.dcmread(p).SeriesInstanceUID for p in written}) == 1
+    data, metadata = read_xray_with_metadata(tmp_path / "clean" / "series")
+    assert metadata["identity_removed"] is True and metadata["windows"][0]["name"] == "FULL"
+    np.testing.assert_array_equal(data, read_xray_with_metadata(folder / "series")[0])
+    assert read_xray_with_metadata(folder / "series")[1]["identity_removed"] is False
+    # The same seed, the same copy.
+    again = nx.deidentify(sources[0], tmp_path / "again.dcm", seed="fixed")
+    assert again[0].read_bytes() == written[0].read_bytes()
+    # Text burned into the pixels is not searched: without BurnedInAnnotation NO the
+    # copy never claims that the identity is removed.
+    unknown = write_radiograph(tmp_path / "unknown.dcm")
+    (copy,) = nx.deidentify(unknown, tmp_path / "unknown-clean.dcm")
+    clean = pydicom.dcmread(copy)
+    assert "PatientIdentityRemoved" not in clean and "DICOGNITO" in clean.DeidentificationMethod
+    assert read_xray_with_metadata(copy)[1]["identity_removed"] is False
+
+
+def test_deidentify_refuses_what_it_cannot_copy(tmp_path):
+    import napari_xray as nx
+    from napari_xray.errors import XrayReadError
+
+    source = write_radiograph(tmp_path / "image.dcm")
+    with pytest.raises(XrayReadError, match="is the file to de-identify"):
+        nx.deidentify(source, source)
+    with pytest.raises(XrayReadError, match="does not exist"):
+        nx.deidentify(tmp_path / "missing.dcm", tmp_path / "out.dcm")
+    damaged = tmp_path / "damaged.dcm"
+    damaged.write_bytes(source.read_bytes()[:400])
+    with pytest.raises(XrayReadError, match="damaged.dcm"):
+        nx.deidentify(damaged, tmp_path / "out.dcm")
+    assert not (tmp_path / "out.dcm").exists()
+    assert list(tmp_path.glob(".*partial")) == []

@@ -100,8 +100,9 @@ def probe_dicom(path: Path, limits: ReadLimits | None = None) -> DicomHeader:
     ``bits_stored``, ``instance_number``, ``series_number``, ``number_of_frames``,
     ``pixel_spacing``, ``pixel_spacing_source``, ``transfer_syntax``, ``windows``
     (:func:`napari_xray.io.dicom_display.display_windows`, on the values the reader
-    returns) and ``identifying_attributes`` (the names, never the values, of the
-    patient-identifying attributes the header held).
+    returns), ``identifying_attributes`` (the names, never the values, of the
+    patient-identifying attributes the header held) and ``identity_removed``
+    (PatientIdentityRemoved is YES: those hold made-up values).
 
     Raises
     ------
@@ -196,6 +197,8 @@ def probe_dicom(path: Path, limits: ReadLimits | None = None) -> DicomHeader:
         "transfer_syntax": ts.name,
         "windows": [],
         "identifying_attributes": identifying_attributes(ds),
+        "identity_removed": str(optional_value(ds, "PatientIdentityRemoved") or "").upper()
+        == "YES",
     }
     common = {
         "file": header,

@@ -171,6 +171,8 @@ def read_xray_with_metadata(
           the returned values (:func:`napari_xray.io.dicom_display.display_windows`);
         * ``"identifying_attributes"`` – the names of the patient-identifying
           attributes any file held; their values are never copied anywhere;
+          ``"identity_removed"`` – every file says PatientIdentityRemoved YES
+          (see :func:`napari_xray.deidentify`);
         * ``"dicom"`` – one dict per file: ``file_name``, ``modality``,
           ``photometric_interpretation``, ``rescale_slope``, ``rescale_intercept``,
           ``rescale_applied``, ``inverted``, ``bits_stored``, ``instance_number``,
@@ -503,6 +505,7 @@ def _metadata(sources: list[_Source], name: str) -> dict[str, Any]:
             "identifying_attributes": sorted(
                 {name for d in per_file for name in d["identifying_attributes"]}
             ),
+            "identity_removed": all(d["identity_removed"] for d in per_file),
             "dicom": per_file,
         }
     )
