@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["IDENTIFYING_KEYWORDS", "display_windows", "identifying_attributes", "window_limits"]
+__all__ = [
+    "IDENTIFYING_KEYWORDS",
+    "display_windows",
+    "identifying_attributes",
+    "limits_window",
+    "window_limits",
+]
 
 #: Attributes of the DICOM basic de-identification profile (PS3.15 Table E.1-1) that
 #: name or locate a person, or date what happened to them; the reader records which
@@ -49,6 +55,15 @@ def window_limits(center: float, width: float, function: str = "LINEAR") -> tupl
         half = (width - 1) / 2
         return center - 0.5 - half, center - 0.5 + half
     return center - width / 2, center + width / 2
+
+
+def limits_window(low: float, high: float) -> tuple[float, float]:
+    """The LINEAR window (center, width) whose limits are ``(low, high)``: the inverse
+    of :func:`window_limits` (``c = (low + high) / 2 + 0.5``, ``w = high − low + 1``).
+
+    For 8-bit limits 0…255 that is the DICOM convention's WL 128, WW 256.
+    """
+    return (low + high) / 2 + 0.5, high - low + 1
 
 
 def display_windows(ds, inversion_sum: float | None = None) -> list[dict[str, Any]]:

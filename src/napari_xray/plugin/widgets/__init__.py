@@ -11,6 +11,7 @@ from napari_xray.plugin.widgets.operation import (
     SobelWidget,
 )
 from napari_xray.plugin.widgets.statistics import StatisticsWidget
+from napari_xray.plugin.widgets.window_level import WindowLevelWidget
 
 __all__ = [
     "CannyWidget",
@@ -22,4 +23,5 @@ __all__ = [
     "PrewittWidget",
     "SobelWidget",
     "StatisticsWidget",
+    "WindowLevelWidget",
 ]

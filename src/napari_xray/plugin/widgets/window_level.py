@@ -1,0 +1,250 @@
+"""Window/level dock: the selected image's display window as radiology reads it
+(WL, WW, in the DICOM LINEAR convention), the windows its DICOM header names as
+presets, and a drag with the right mouse button on the canvas that changes them:
+across for the width, up and down for the level.
+
+The window is the layer's contrast limits: ``limits = (WL − 0.5 ∓ (WW − 1) / 2)``
+(:func:`napari_xray.io.dicom_display.window_limits`).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
+
+from napari_xray.io.dicom_display import limits_window, window_limits
+from napari_xray.plugin.layers import layer_alive, qt_alive, unwrap
+from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
+
+if TYPE_CHECKING:  # pragma: no cover
+    import napari
+    from napari.layers import Layer
+
+__all__ = ["WindowLevelWidget"]
+
+#: Mouse button napari (vispy) numbers 2: the right one.
+RIGHT_BUTTON = 2
+#: Screen pixels of right-button drag that change the width (or the level) by the
+#: whole of the layer's contrast range.
+DRAG_PIXELS_PER_RANGE = 500
+_FULL_RANGE = "Full range of the data"
+
+
+class WindowLevelWidget(QWidget):
+    """WL/WW of the selected image layer, its header's windows, and a right-button drag.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        napari_viewer = unwrap(napari_viewer)
+        self.viewer = napari_viewer
+        self._layer_ref = None
+        self._updating = False
+
+        self._title = QLabel()
+        self._title.setWordWrap(True)
+        self._presets = QComboBox()
+        self._presets.setToolTip("The display windows the DICOM header names (its default "
+                                 "first), and the data's full range")  # fmt: skip
+        self._presets.activated.connect(self._on_preset)
+        self._level = QDoubleSpinBox()
+        self._width = QDoubleSpinBox()
+        for box, tip in ((self._level, "Window level (centre), in the layer's values"),
+                         (self._width, "Window width, in the layer's values")):  # fmt: skip
+            box.setDecimals(1)
+            box.setRange(-1e12, 1e12)
+            box.setKeyboardTracking(False)
+            box.setToolTip(tip + ". Or drag with the right mouse button on the canvas: "
+                           "across for the width, up and down for the level.")  # fmt: skip
+            box.valueChanged.connect(self._on_typed)
+        self._width.setMinimum(1e-6)
+        self._spacing = QLabel()
+        self._spacing.setWordWrap(True)
+        form = QFormLayout()
+        form.addRow("Preset", self._presets)
+        form.addRow("WL", self._level)
+        form.addRow("WW", self._width)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._title)
+        layout.addLayout(form)
+        layout.addWidget(self._spacing)
+        layout.addStretch(1)
+        self.setMinimumHeight(MIN_DOCK_HEIGHT)
+
+        napari_viewer.layers.selection.events.active.connect(self._on_active)
+        napari_viewer.mouse_drag_callbacks.append(self._drag)
+        self.destroyed.connect(lambda *_: _remove_callback(napari_viewer, self._drag))
+        self._on_active()
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def layer(self) -> Layer | None:
+        """The image layer whose window is shown."""
+        layer = self._layer_ref() if self._layer_ref is not None else None
+        return layer if layer_alive(self.viewer, layer) else None
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """(WL, WW) of the layer's contrast limits, or None without an image layer."""
+        layer = self.layer
+        return None if layer is None else limits_window(*layer.contrast_limits)
+
+    def presets(self) -> list[str]:
+        """The names offered in the preset list."""
+        return [self._presets.itemText(i) for i in range(self._presets.count())]
+
+    def apply_preset(self, name: str) -> None:
+        """Show the layer through the preset called ``name`` (as choosing it does)."""
+        index = self.presets().index(name)
+        self._presets.setCurrentIndex(index)
+        self._on_preset(index)
+
+    def set_window(self, level: float, width: float) -> None:
+        """Show the layer through the window WL ``level``, WW ``width`` (width ≥ 1 … any > 0)."""
+        layer = self.layer
+        if layer is None or not width > 0:
+            return
+        _set_limits(layer, window_limits(level, width) if width >= 1
+                    else (level - width / 2, level + width / 2))  # fmt: skip
+
+    # ------------------------------------------------------------------ updates
+
+    def _on_active(self, event=None) -> None:
+        if not qt_alive(self):
+            return
+        previous = self.layer
+        if previous is not None:
+            previous.events.contrast_limits.disconnect(self._show_window)
+        from napari.layers import Image
+
+        layer = self.viewer.layers.selection.active
+        if not isinstance(layer, Image) or getattr(layer, "rgb", False):
+            self._layer_ref = None
+            self._title.setText("Select a grayscale image layer to set its window.")
+            self._presets.clear()
+            self._spacing.setText("")
+            for box in (self._level, self._width):
+                box.setEnabled(False)
+            return
+        self._layer_ref = weakref.ref(layer)
+        layer.events.contrast_limits.connect(self._show_window)
+        self._title.setText(f"'{layer.name}'")
+        self._presets.clear()
+        for window in layer.metadata.get("windows") or []:
+            self._presets.addItem(window["name"], window["limits"])
+            self._presets.setItemData(
+                self._presets.count() - 1,
+                f"WL {window['center']:g} / WW {window['width']:g} ({window['function']}, "
+                "from the DICOM header)",
+                3,  # Qt.ToolTipRole
+            )
+        self._presets.addItem(_FULL_RANGE, None)
+        for box in (self._level, self._width):
+            box.setEnabled(True)
+        self._spacing.setText(_spacing_text(layer))
+        self._spacing.setToolTip(_spacing_tooltip(layer))
+        self._show_window()
+
+    def _show_window(self, event=None) -> None:
+        if not qt_alive(self) or self.window is None:
+            return
+        level, width = self.window
+        self._updating = True
+        try:
+            self._level.setValue(level)
+            self._width.setValue(width)
+        finally:
+            self._updating = False
+
+    def _on_typed(self, _value=None) -> None:
+        if not self._updating:
+            self.set_window(self._level.value(), self._width.value())
+
+    def _on_preset(self, index: int) -> None:
+        layer = self.layer
+        if layer is None or index < 0:
+            return
+        limits = self._presets.itemData(index)
+        if limits is None:
+            data = np.asarray(layer.data)
+            limits = (float(np.nanmin(data)), float(np.nanmax(data)))
+            if limits[0] == limits[1]:
+                limits = (limits[0], limits[0] + 1)
+        _set_limits(layer, tuple(limits))
+
+    def _drag(self, viewer, event):
+        """Right-button drag on the canvas: across changes the width, up/down the level."""
+        layer = self.layer
+        if event.button != RIGHT_BUTTON or layer is None or not qt_alive(self):
+            return
+        camera = _camera(viewer)
+        zoom = camera.mouse_zoom
+        camera.mouse_zoom = False  # the right button would zoom as well
+        try:
+            start = np.asarray(event.pos, dtype=float)
+            level, width = self.window
+            low, high = layer.contrast_limits_range
+            step = max(high - low, 1e-12) / DRAG_PIXELS_PER_RANGE
+            yield
+            while event.type == "mouse_move":
+                dx, dy = np.asarray(event.pos, dtype=float) - start
+                # Right widens the window; up (smaller y) raises the level.
+                self.set_window(level - dy * step, max(width + dx * step, 1.0))
+                yield
+        finally:
+            camera.mouse_zoom = zoom
+
+
+def _camera(viewer):
+    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def _set_limits(layer, limits: tuple[float, float]) -> None:
+    """Set ``layer``'s contrast limits, widening its slider range to hold them."""
+    low, high = float(limits[0]), float(limits[1])
+    span_low, span_high = layer.contrast_limits_range
+    if low < span_low or high > span_high:
+        layer.contrast_limits_range = (min(low, span_low), max(high, span_high))
+    layer.contrast_limits = (low, high)
+
+
+def _spacing_text(layer) -> str:
+    spacing = layer.metadata.get("pixel_spacing")
+    if spacing is None:
+        return "Pixel size unknown: distances are in pixels."
+    down, across = spacing
+    return f"Pixel: {down:g} mm down × {across:g} mm across (scale bar in mm)"
+
+
+def _spacing_tooltip(layer) -> str:
+    source = layer.metadata.get("pixel_spacing_source")
+    if source == "ImagerPixelSpacing":
+        return ("From ImagerPixelSpacing: the spacing at the detector. Objects nearer the "
+                "X-ray source are magnified, so sizes in the patient are somewhat smaller.")
+    if source == "PixelSpacing":
+        return "From PixelSpacing: the spacing in the patient, as the header states it."
+    return source or "No spacing in the file's metadata."
+
+
+def _remove_callback(viewer, callback) -> None:
+    try:
+        viewer.mouse_drag_callbacks.remove(callback)
+    except ValueError:
+        pass
