@@ -7,7 +7,10 @@ Writes
 * ``series.png``: ``napari-xray view`` — the nine-frame series (frame 2, the
   tutorial's 00000011_001) with the Compare-all and Statistics docks;
 * ``compare-grid.png``: the same viewer after "Compare all": the tutorial's nine
-  panels side by side in napari's grid view.
+  panels side by side in napari's grid view;
+* ``boxes.png``: the series opened from a folder that also holds the data set's
+  entry rows and a box file in its format (made for the picture: the data set has
+  no boxes for patient 11), frame 000 with its box and the Frame details dock.
 
 The real frames come from ``NAPARI_XRAY_DATA_DIR`` (or the download cache); when
 they are unavailable the synthetic phantom is used and the script says so.
@@ -73,10 +76,48 @@ def main(argv=None) -> int:
     viewer.layers.selection.active = layer
     _settle(app, viewer)
     viewer.screenshot(str(out / "compare-grid.png"), canvas_only=False)
-    for name in ("series.png", "compare-grid.png"):
-        print(out / name)
     viewer.close()
+    _boxes_screenshot(app, out / "boxes.png")
+    for name in ("series.png", "compare-grid.png", "boxes.png"):
+        print(out / name)
     return 0
+
+
+#: Boxes in BBox_List_2017.csv's format, made for the picture.
+ILLUSTRATION_BOXES = (
+    "Image Index,Finding Label,Bbox [x,y,w,h],,,\n"
+    "00000011_000.png,Effusion,610.0,600.0,250.0,230.0,,,\n"
+    "00000011_006.png,Atelectasis,180.0,520.0,210.0,160.0,,,\n"
+)
+
+
+def _boxes_screenshot(app, path: Path) -> None:
+    """The series with the entry rows and illustrative boxes, and the Frame details dock."""
+    import tempfile
+    from importlib.resources import files
+
+    import napari
+
+    from napari_xray.samples import fetch_frames
+
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder) / "patient 11"
+        folder.mkdir()
+        for frame in fetch_frames():
+            (folder / frame.name).symlink_to(frame)
+        rows = files("napari_xray") / "sample_data" / "Data_Entry_2017_patient11.csv"
+        (folder / "Data_Entry_2017.csv").write_bytes(rows.read_bytes())
+        (folder / "BBox_List_2017.csv").write_text(ILLUSTRATION_BOXES)
+        viewer = napari.Viewer(show=True)
+        viewer.window._qt_window.resize(*WINDOW_SIZE)
+        image, _boxes = viewer.open(str(folder), plugin="napari-xray")
+        viewer.window.add_plugin_dock_widget("napari-xray", "Frame details")
+        viewer.layers.selection.active = image
+        viewer.dims.set_current_step(0, 0)
+        viewer.reset_view()
+        _settle(app, viewer)
+        viewer.screenshot(str(path), canvas_only=False)
+        viewer.close()
 
 
 if __name__ == "__main__":
