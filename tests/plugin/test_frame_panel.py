@@ -94,4 +94,4 @@ def test_one_frame_with_an_implausible_age_is_shown_as_it_is(make_napari_viewer,
     viewer.layers.selection.active = layer
     assert panel.frame == 0 and panel.details.startswith("One frame")
     assert "414 y (implausible, as in the entry file), M" in panel.details
-    assert "0.336 down × 0.410 across mm" in panel.details
+    assert "Pixel: 0.336 mm down × 0.410 mm across (derived from the entry file" in panel.details

@@ -10,6 +10,7 @@ the frames of the layer it was computed from.
 from __future__ import annotations
 
 import weakref
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qtpy.QtCore import Qt
@@ -45,9 +46,9 @@ def _age_text(entry: dict) -> str:
     return f"{entry['age']} y{flag}, {entry['sex']}"
 
 
-def _pixel_text(entry: dict) -> str:
+def _pixel_text(entry: dict, unit: str = "") -> str:
     down, across = entry["pixel_size_mm"]
-    return f"{down:.3f} down × {across:.3f} across"
+    return f"{down:.3f} {unit}down × {across:.3f} {unit}across"
 
 
 def frame_lines(entry: dict | None, mixed_views: bool = False) -> list[str]:
@@ -63,8 +64,8 @@ def frame_lines(entry: dict | None, mixed_views: bool = False) -> list[str]:
         f"Follow-up #{entry['follow_up']} of patient {entry['patient_id']}",
         f"Age/sex: {_age_text(entry)}",
         f"View: {view}",
-        f"Pixel: {_pixel_text(entry)} mm (derived from the entry file's original size "
-        "and spacing, not read from the image)",
+        f"Pixel: {_pixel_text(entry, 'mm ')} (derived from the entry file's original "
+        "size and spacing, not read from the image)",
     ]
 
 
@@ -174,7 +175,9 @@ class FramePanelWidget(QWidget):
                 "Data_Entry_2017.csv (or set NAPARI_XRAY_CHESTXRAY8_DIR), or the series sample."
             )
             return
-        self._title.setText(f"'{layer.name}' — {layer.metadata['chestxray8']['entry_file']}")
+        entry_file = layer.metadata["chestxray8"]["entry_file"]
+        self._title.setText(f"'{layer.name}': rows of {Path(entry_file).name}")
+        self._title.setToolTip(entry_file)
         if self._shown_frames is not layer.metadata["frames"]:
             self._fill_table(layer.metadata["frames"])
         self._follow_slider()
