@@ -55,6 +55,7 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.fft  # noqa: E402
+from machine import timed  # noqa: E402
 from scipy import ndimage  # noqa: E402
 
 from napari_xray.engine.operations import COMPARISON, OPERATIONS  # noqa: E402
@@ -123,17 +124,6 @@ def scipy_reference(frame, dtype=np.float64):
 
 
 # --------------------------------------------------------------------------- timing
-
-
-def timed(function, repeats: int) -> tuple[float, float]:
-    """(median, minimum) wall time of ``function()`` in seconds, after one warm-up call."""
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
 
 
 def timed_together(functions: dict, repeats: int) -> dict:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
 from importlib.metadata import PackageNotFoundError, version
 
 VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "amx_tile")
@@ -70,3 +72,14 @@ def print_fresh_memory() -> None:
     first, again = fresh_memory_rates()
     print(f"memory: first write to new pages {first:,.0f} MB/s, rewrite {again:,.0f} MB/s "
           f"({again / first:.0f}×)")
+
+
+def timed(function, repeats: int) -> tuple[float, float]:
+    """(median, minimum) wall time of ``function()`` in seconds, after one warm-up call."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)

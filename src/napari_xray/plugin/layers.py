@@ -27,6 +27,7 @@ __all__ = [
     "LayerPickerMixin",
     "labels_colormap",
     "layer_alive",
+    "referenced_layer",
     "layer_kind",
     "qt_alive",
     "napari_colormap",
@@ -174,6 +175,12 @@ def image_layer_choices(viewer: napari.Viewer, exclude=None) -> list[tuple[str, 
         for layer in layers
         if isinstance(layer, Image) and not (exclude is not None and exclude(layer))
     ]
+
+
+def referenced_layer(viewer, ref) -> Layer | None:
+    """The layer the weak reference ``ref`` (or None) points at, if it is still in ``viewer``."""
+    layer = ref() if ref is not None else None
+    return layer if layer_alive(viewer, layer) else None
 
 
 def layer_alive(viewer: napari.Viewer, layer: Layer | None) -> bool:

@@ -25,7 +25,13 @@ from qtpy.QtWidgets import (
 )
 
 from napari_xray.io.chestxray8 import NO_FINDING
-from napari_xray.plugin.layers import METADATA_KEY, displayed_frame, layer_alive, qt_alive, unwrap
+from napari_xray.plugin.layers import (
+    METADATA_KEY,
+    displayed_frame,
+    qt_alive,
+    referenced_layer,
+    unwrap,
+)
 from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,8 +126,7 @@ class FramePanelWidget(QWidget):
     @property
     def layer(self) -> Layer | None:
         """The layer whose frames are shown: the selected layer, or the one it was made from."""
-        layer = self._layer_ref() if self._layer_ref is not None else None
-        return layer if layer_alive(self.viewer, layer) else None
+        return referenced_layer(self.viewer, self._layer_ref)
 
     @property
     def details(self) -> str:

@@ -36,9 +36,9 @@ from napari_xray.plugin.hub import viewer_hub
 from napari_xray.plugin.layers import (
     METADATA_KEY,
     displayed_plane,
-    layer_alive,
     layer_kind,
     qt_alive,
+    referenced_layer,
     same_layer,
     unwrap,
 )
@@ -165,8 +165,7 @@ class StatisticsWidget(QWidget):
     @property
     def layer(self) -> Layer | None:
         """The layer whose figures are shown (the viewer's selected layer)."""
-        layer = self._layer_ref() if self._layer_ref is not None else None
-        return layer if layer_alive(self.viewer, layer) else None
+        return referenced_layer(self.viewer, self._layer_ref)
 
     @property
     def threshold(self) -> float:

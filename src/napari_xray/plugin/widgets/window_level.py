@@ -23,7 +23,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_xray.io.dicom_display import limits_window, window_limits
-from napari_xray.plugin.layers import layer_alive, qt_alive, unwrap
+from napari_xray.plugin.layers import qt_alive, referenced_layer, unwrap
 from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,8 +95,7 @@ class WindowLevelWidget(QWidget):
     @property
     def layer(self) -> Layer | None:
         """The image layer whose window is shown."""
-        layer = self._layer_ref() if self._layer_ref is not None else None
-        return layer if layer_alive(self.viewer, layer) else None
+        return referenced_layer(self.viewer, self._layer_ref)
 
     @property
     def window(self) -> tuple[float, float] | None:
