@@ -139,3 +139,19 @@ def test_ctrl_c_inside_a_finalizer_still_ends_the_command(finalizer, report, dro
     assert result.stdout == ""  # the command did not run to its end
     assert result.returncode == cli.EXIT_INTERRUPTED, result.stderr
     assert result.stderr == f"{stderr}napari-xray: interrupted\n"
+
+
+def test_ctrl_c_in_a_finalizer_as_the_command_returns_is_no_traceback():
+    code = _CTRL_C_IN_A_FINALIZER.replace(
+        '''    {drop}
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        pass
+    print("not interrupted")
+    return 0''', '''    kept = Finalized()  # finalized as this frame ends, after the command's work
+    print("done")
+    return 0''').format(finalizer=_SIGINT, report="print('reported', file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60)
+    assert result.stdout == "done\n" and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode in (0, cli.EXIT_INTERRUPTED), result.stderr

@@ -143,8 +143,12 @@ def _raise_at_next_line() -> None:
 
 
 def _deliver_interrupt(frame, event, arg):
-    """The trace function of :func:`_raise_at_next_line`."""
-    if _unraisable_hook_frame(frame) is not None:
+    """The trace function of :func:`_raise_at_next_line`.
+
+    Not in the hook, and not in :func:`main`'s own frame or its cleanup: raised
+    there (the command has returned), it would escape ``main`` as a traceback.
+    """
+    if _unraisable_hook_frame(frame) is not None or frame.f_code in _NOT_DELIVERED_IN:
         return None
     _disarm_delivery()
     _INTERRUPT["signalled"] = True
@@ -225,6 +229,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted("napari-xray: interrupted")
     finally:
         _restore_interrupt_handling(previous)
+
+
+#: Where a re-delivered Ctrl-C is never raised (see :func:`_deliver_interrupt`).
+_NOT_DELIVERED_IN = frozenset(
+    f.__code__ for f in (main, _restore_interrupt_handling, _disarm_delivery, _interrupted)
+)
 
 
 # --------------------------------------------------------------------------- compare

@@ -99,3 +99,34 @@ def test_a_png_layer_gets_the_full_range_and_its_derived_spacing(make_napari_vie
     labels = viewer.add_labels(np.zeros((4, 4), np.uint8))
     viewer.layers.selection.active = labels
     assert dock.layer is None and not dock._level.isEnabled()
+
+
+def test_narrow_windows_float_images_and_a_closed_dock(make_napari_viewer, qtbot, tmp_path):
+    # A LINEAR window of width 1 (a threshold at c − 0.5) opens; napari needs low < high.
+    path = write_radiograph(tmp_path / "threshold.dcm",
+                            windows=[(3000, 1, "THRESHOLD"), (2048, 4096, "FULL")])
+    viewer = make_napari_viewer()
+    dock_widget, dock = viewer.window.add_plugin_dock_widget("napari-xray", "Window/level")
+    (layer,) = viewer.open(str(path), plugin="napari-xray")
+    low, high = layer.contrast_limits
+    assert low == 2999.5 and 0 < high - low < 0.01
+    viewer.layers.selection.active = layer
+    dock.set_window(3100, 0.25)  # below the least LINEAR width: taken as 1
+    assert tuple(layer.contrast_limits)[0] == 3099.5
+
+    # A float image is read and set as WL ∓ WW / 2, to the decimals its range needs.
+    ramp = viewer.add_image(np.linspace(0, 0.2, 64 * 64, dtype=np.float32).reshape(64, 64))
+    viewer.layers.selection.active = ramp
+    assert dock.window == pytest.approx((0.1, 0.2))
+    dock._level.setValue(0.05)
+    dock._width.setValue(0.02)
+    assert tuple(ramp.contrast_limits) == pytest.approx((0.04, 0.06))
+    assert dock._level.decimals() >= 4
+
+    # Closed, the dock leaves the right button to napari.
+    viewer.window.remove_dock_widget(dock_widget)
+    before = tuple(ramp.contrast_limits)
+    canvas = viewer.window._qt_viewer.canvas.native
+    centre = (canvas.width() / 2, canvas.height() / 2)
+    _right_drag(qtbot, canvas, centre, [(centre[0] + 100, centre[1] - 50)])
+    assert tuple(ramp.contrast_limits) == before

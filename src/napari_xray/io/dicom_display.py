@@ -53,25 +53,33 @@ def window_limits(center: float, width: float, function: str = "LINEAR") -> tupl
     """
     if function == "LINEAR":
         half = (width - 1) / 2
-        return center - 0.5 - half, center - 0.5 + half
-    return center - width / 2, center + width / 2
+        low, high = center - 0.5 - half, center - 0.5 + half
+    else:
+        low, high = center - width / 2, center + width / 2
+    if not high > low:  # a LINEAR window of width 1 is a threshold at c − 0.5
+        high = low + 1e-6 * max(1.0, abs(low))
+    return low, high
 
 
-def limits_window(low: float, high: float) -> tuple[float, float]:
-    """The LINEAR window (center, width) whose limits are ``(low, high)``: the inverse
-    of :func:`window_limits` (``c = (low + high) / 2 + 0.5``, ``w = high − low + 1``).
+def limits_window(low: float, high: float, function: str = "LINEAR") -> tuple[float, float]:
+    """The window (center, width) whose limits are ``(low, high)``: the inverse of
+    :func:`window_limits` (LINEAR: ``c = (low + high) / 2 + 0.5``, ``w = high − low + 1``;
+    otherwise ``c = (low + high) / 2``, ``w = high − low``).
 
-    For 8-bit limits 0…255 that is the DICOM convention's WL 128, WW 256.
+    For 8-bit limits 0…255, LINEAR gives the DICOM convention's WL 128, WW 256.
     """
-    return (low + high) / 2 + 0.5, high - low + 1
+    if function == "LINEAR":
+        return (low + high) / 2 + 0.5, high - low + 1
+    return (low + high) / 2, high - low
 
 
 def display_windows(ds, inversion_sum: float | None = None) -> list[dict[str, Any]]:
     """Every display window of the header, first the default, as contrast limits.
 
-    Each is ``{"name", "center", "width", "function", "limits"}``: ``limits`` on the
-    rescaled values, inverted like them when ``inversion_sum`` (the reader's
-    ``lo + hi`` for MONOCHROME1) is given. A VOI LUT sequence's tables come
+    Each is ``{"name", "center", "width", "function", "limits"}``: ``center`` and
+    ``width`` as the header states them, ``limits`` on the rescaled values,
+    inverted like them when ``inversion_sum`` (the reader's ``lo + hi`` for
+    MONOCHROME1) is given. A VOI LUT sequence's tables come
     first (DICOM prefers them), each as the span of values over which
     ``pydicom``'s ``apply_voi_lut`` output is not saturated; ``center`` and
     ``width`` describe that span. Windows whose width is not positive, or whose
@@ -82,7 +90,6 @@ def display_windows(ds, inversion_sum: float | None = None) -> list[dict[str, An
         for window in windows:
             low, high = window["limits"]
             window["limits"] = (inversion_sum - high, inversion_sum - low)
-            window["center"] = inversion_sum - window["center"]
     return windows
 
 

@@ -1,10 +1,12 @@
 """Window/level dock: the selected image's display window as radiology reads it
-(WL, WW, in the DICOM LINEAR convention), the windows its DICOM header names as
-presets, and a drag with the right mouse button on the canvas that changes them:
-across for the width, up and down for the level.
+(WL, WW), the windows its DICOM header names as presets, and a drag with the right
+mouse button on the canvas that changes them: across for the width, up and down
+for the level. The drag works while the dock is shown.
 
-The window is the layer's contrast limits: ``limits = (WL − 0.5 ∓ (WW − 1) / 2)``
-(:func:`napari_xray.io.dicom_display.window_limits`).
+The window is the layer's contrast limits, read and set in the DICOM convention
+of the preset last chosen (:func:`napari_xray.io.dicom_display.window_limits`):
+LINEAR for integer images (``limits = WL − 0.5 ∓ (WW − 1) / 2``; 8 bits at full
+range: WL 128, WW 256), ``WL ∓ WW / 2`` for floating-point ones.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_xray.io.dicom_display import limits_window, window_limits
-from napari_xray.plugin.layers import qt_alive, referenced_layer, unwrap
+from napari_xray.plugin.layers import data_range, qt_alive, referenced_layer, unwrap
 from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,6 +56,8 @@ class WindowLevelWidget(QWidget):
         self.viewer = napari_viewer
         self._layer_ref = None
         self._updating = False
+        self._function = "LINEAR"  # the convention WL/WW are read and set in
+        self._full_ranges: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
         self._title = QLabel()
         self._title.setWordWrap(True)
@@ -65,13 +69,11 @@ class WindowLevelWidget(QWidget):
         self._width = QDoubleSpinBox()
         for box, tip in ((self._level, "Window level (centre), in the layer's values"),
                          (self._width, "Window width, in the layer's values")):  # fmt: skip
-            box.setDecimals(1)
             box.setRange(-1e12, 1e12)
             box.setKeyboardTracking(False)
             box.setToolTip(tip + ". Or drag with the right mouse button on the canvas: "
                            "across for the width, up and down for the level.")  # fmt: skip
             box.valueChanged.connect(self._on_typed)
-        self._width.setMinimum(1e-6)
         self._spacing = QLabel()
         self._spacing.setWordWrap(True)
         form = QFormLayout()
@@ -101,7 +103,7 @@ class WindowLevelWidget(QWidget):
     def window(self) -> tuple[float, float] | None:
         """(WL, WW) of the layer's contrast limits, or None without an image layer."""
         layer = self.layer
-        return None if layer is None else limits_window(*layer.contrast_limits)
+        return None if layer is None else limits_window(*layer.contrast_limits, self._function)
 
     def presets(self) -> list[str]:
         """The names offered in the preset list."""
@@ -114,12 +116,22 @@ class WindowLevelWidget(QWidget):
         self._on_preset(index)
 
     def set_window(self, level: float, width: float) -> None:
-        """Show the layer through the window WL ``level``, WW ``width`` (width ≥ 1 … any > 0)."""
+        """Show the layer through the window WL ``level``, WW ``width``.
+
+        The width is at least 1 in the LINEAR convention (integer images), and
+        positive otherwise; a smaller one is taken as that least one.
+        """
         layer = self.layer
-        if layer is None or not width > 0:
+        if layer is None:
             return
-        _set_limits(layer, window_limits(level, width) if width >= 1
-                    else (level - width / 2, level + width / 2))  # fmt: skip
+        width = max(width, self._least_width())
+        _set_limits(layer, window_limits(level, width, self._function))
+
+    def _least_width(self) -> float:
+        if self._function == "LINEAR":
+            return 1.0
+        low, high = self._full_range(self.layer)
+        return (high - low) * 1e-6
 
     # ------------------------------------------------------------------ updates
 
@@ -141,11 +153,15 @@ class WindowLevelWidget(QWidget):
                 box.setEnabled(False)
             return
         self._layer_ref = weakref.ref(layer)
+        self._full_range(layer)  # before any preset widens napari's slider range
+        integer = np.issubdtype(layer.dtype, np.integer) or np.issubdtype(layer.dtype, np.bool_)
+        self._function = "LINEAR" if integer else "LINEAR_EXACT"
+        self._set_decimals(layer)
         layer.events.contrast_limits.connect(self._show_window)
         self._title.setText(f"'{layer.name}'")
         self._presets.clear()
         for window in layer.metadata.get("windows") or []:
-            self._presets.addItem(window["name"], window["limits"])
+            self._presets.addItem(window["name"], window)
             self._presets.setItemData(
                 self._presets.count() - 1,
                 f"WL {window['center']:g} / WW {window['width']:g} ({window['function']}, "
@@ -178,18 +194,53 @@ class WindowLevelWidget(QWidget):
         layer = self.layer
         if layer is None or index < 0:
             return
-        limits = self._presets.itemData(index)
-        if limits is None:
-            data = np.asarray(layer.data)
-            limits = (float(np.nanmin(data)), float(np.nanmax(data)))
-            if limits[0] == limits[1]:
-                limits = (limits[0], limits[0] + 1)
+        window = self._presets.itemData(index)
+        if window is None:
+            integer = np.issubdtype(layer.dtype, np.integer)
+            self._function = "LINEAR" if integer else "LINEAR_EXACT"
+            limits = self._full_range(layer)
+        else:
+            # Read back as the header states it; a VOI LUT's span as its exact ends.
+            self._function = window["function"] if window["function"] == "LINEAR" \
+                else "LINEAR_EXACT"
+            limits = window["limits"]
         _set_limits(layer, tuple(limits))
+
+    def _docked(self) -> bool:
+        """Whether this widget sits in a dock of the viewer's window that is not closed."""
+        from qtpy.QtWidgets import QDockWidget
+
+        widget = self.parentWidget()
+        while widget is not None and not isinstance(widget, QDockWidget):
+            widget = widget.parentWidget()
+        return widget is not None and widget.parentWidget() is not None and not widget.isHidden()
+
+    def _full_range(self, layer) -> tuple[float, float]:
+        """The data's value range, kept per layer: its min and max for data in memory,
+        napari's slider range for lazy data (never read whole)."""
+        if layer not in self._full_ranges:
+            found = None
+            if isinstance(layer.data, np.ndarray) and layer.data.size:
+                low, high = float(np.nanmin(layer.data)), float(np.nanmax(layer.data))
+                if np.isfinite(low) and np.isfinite(high):
+                    found = (low, high) if high > low else (low, low + 1.0)
+            self._full_ranges[layer] = found or data_range(layer)
+        return self._full_ranges[layer]
+
+    def _set_decimals(self, layer) -> None:
+        """Enough decimals for a window a thousandth of the data's range."""
+        low, high = self._full_range(layer)
+        decimals = int(np.clip(3 - np.floor(np.log10(max(high - low, 1e-12))), 1, 8))
+        for box in (self._level, self._width):
+            box.setDecimals(decimals)
+            box.setSingleStep(10.0 ** -(decimals - 1))
 
     def _drag(self, viewer, event):
         """Right-button drag on the canvas: across changes the width, up/down the level."""
         layer = self.layer
         if event.button != RIGHT_BUTTON or layer is None or not qt_alive(self):
+            return
+        if not self._docked():  # the dock was closed (napari keeps the widget)
             return
         camera = _camera(viewer)
         zoom = camera.mouse_zoom
@@ -203,7 +254,7 @@ class WindowLevelWidget(QWidget):
             while event.type == "mouse_move":
                 dx, dy = np.asarray(event.pos, dtype=float) - start
                 # Right widens the window; up (smaller y) raises the level.
-                self.set_window(level - dy * step, max(width + dx * step, 1.0))
+                self.set_window(level - dy * step, width + dx * step)
                 yield
         finally:
             camera.mouse_zoom = zoom
