@@ -48,7 +48,7 @@ from napari_xray.engine.operations import (
     ComparisonPanel,
 )
 from napari_xray.engine.statistics import image_statistics, intensity_histogram
-from napari_xray.io.chestxray8 import NO_FINDING
+from napari_xray.io.chestxray8 import findings_text
 from napari_xray.io.gif import save_gif
 
 __all__ = [
@@ -91,7 +91,7 @@ class ComparisonInput:
         entry = self.frames[index] if self.frames else None
         if entry is None:
             return ""
-        return f"{', '.join(entry['findings']) or NO_FINDING}; {entry['view']} view"
+        return f"{findings_text(entry)}; {entry['view']} view"
 
 
 def load_input(inputs: Sequence[str] | None = None, notice: Callable[[str], None] = print):
@@ -240,7 +240,7 @@ def _statistics_rows(comparison: ComparisonInput) -> list[dict]:
         rows.append({
             "frame": name,
             **image_statistics(frame),
-            "findings": "" if entry is None else "|".join(entry["findings"]) or NO_FINDING,
+            "findings": "" if entry is None else findings_text(entry, "|"),
             "view": "" if entry is None else entry["view"],
         })  # fmt: skip
     rows.append({"frame": "all", **image_statistics(comparison.stack), "findings": "", "view": ""})

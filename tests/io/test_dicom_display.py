@@ -186,3 +186,24 @@ def test_deidentify_refuses_what_it_cannot_copy(tmp_path):
         nx.deidentify(damaged, tmp_path / "out.dcm")
     assert not (tmp_path / "out.dcm").exists()
     assert list(tmp_path.glob(".*partial")) == []
+
+
+def test_deidentified_copies_are_readable_by_others_and_never_copied_twice(tmp_path):
+    import os
+    import stat
+
+    import napari_xray as nx
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    source = write_radiograph(folder / "image.dcm")
+    inside = folder / "deidentified"
+    first = nx.deidentify(folder, inside)
+    again = nx.deidentify(folder, inside)  # the earlier copy inside is not a source
+    assert first == again == [inside / "image.dcm"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(first[0].stat().st_mode) == 0o666 & ~mask
+    existing = tmp_path / "out"
+    existing.mkdir()
+    assert nx.deidentify(source, existing) == [existing / "image.dcm"]

@@ -4,6 +4,7 @@ npe2, or added from the console; placed where the box file's own numbers say."""
 from __future__ import annotations
 
 import csv
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,8 @@ from napari_xray.errors import XrayError
 
 pytestmark = [pytest.mark.viewer, pytest.mark.realdata]
 
-RELEASED = Path(__file__).resolve().parents[2].parent / "shared" / "chestxray8" / \
-    "Data_Entry_2017_patient11.csv"
+#: The data set's rows for the sample (shipped with the package; tests/io checks them).
+RELEASED = Path(str(files("napari_xray") / "sample_data" / "Data_Entry_2017_patient11.csv"))
 NAMES = [f"00000011_{i:03d}.png" for i in range(9)]
 BOX_ROWS = [
     "00000011_000.png,Effusion,100.5,200.25,300.75,150.125,,,",
@@ -110,3 +111,42 @@ def test_a_broken_box_file_never_stops_the_images(make_napari_viewer, tmp_path, 
     messages = [str(n.message) for n in notification_manager.records[before:]]
     assert any("opened the images without their boxes" in m and str(box_file) in m
                for m in messages), messages
+
+
+def test_the_data_sets_own_layout_finds_rows_and_boxes_above_the_images(
+    make_napari_viewer, tmp_path, xray_dir
+):
+    """Released: the CSV files at the top, the PNGs in images_001/images/."""
+    root = tmp_path / "ChestX-ray8"
+    images = root / "images_001" / "images"
+    images.mkdir(parents=True)
+    for name in NAMES[:3]:
+        (images / name).symlink_to(xray_dir / name)
+    (root / "Data_Entry_2017_v2020.csv").write_bytes(RELEASED.read_bytes())
+    (root / "BBox_List_2017.csv").write_text(
+        "Image Index,Finding Label,Bbox [x,y,w,h],,,\n" + "\n".join(BOX_ROWS) + "\n")
+    viewer = make_napari_viewer()
+    image, boxes = viewer.open(str(root), plugin="napari-xray")
+    assert [f["findings"] for f in image.metadata["frames"]] == [["Effusion"], [], []]
+    _assert_rectangles_match(boxes, _csv_boxes(NAMES[:3]))
+    (single, single_boxes) = viewer.open(str(images / NAMES[0]), plugin="napari-xray")
+    assert single.metadata["frames"][0]["findings"] == ["Effusion"]  # two levels up
+    _assert_rectangles_match(single_boxes, _csv_boxes(NAMES[:1]), stacked=False)
+
+
+def test_boxes_on_frames_resized_again_are_scaled_with_them(make_napari_viewer, tmp_path,
+                                                            xray_dir):
+    from PIL import Image
+
+    folder = tmp_path / "half"
+    folder.mkdir()
+    for name in NAMES[:1]:
+        Image.open(xray_dir / name).resize((512, 512)).save(folder / name)
+    (folder / "BBox_List_2017.csv").write_text(
+        "Image Index,Finding Label,Bbox [x,y,w,h],,,\n" + BOX_ROWS[0] + "\n")
+    viewer = make_napari_viewer()
+    image, boxes = viewer.open(str(folder), plugin="napari-xray")
+    (_, x, y, w, h), = _csv_boxes(NAMES[:1])
+    vertices = boxes.data[0][:, 1:]
+    np.testing.assert_allclose(vertices.min(axis=0), [y / 2 - 0.5, x / 2 - 0.5])
+    np.testing.assert_allclose(vertices.max(axis=0), [(y + h) / 2 - 0.5, (x + w) / 2 - 0.5])

@@ -5,6 +5,7 @@ own text (csv module) and the data set's README."""
 from __future__ import annotations
 
 import csv
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,8 @@ import napari_xray as nx
 
 pytestmark = [pytest.mark.viewer, pytest.mark.realdata]
 
-RELEASED = Path(__file__).resolve().parents[2].parent / "shared" / "chestxray8" / \
-    "Data_Entry_2017_patient11.csv"
+#: The data set's rows for the sample (shipped with the package; tests/io checks them).
+RELEASED = Path(str(files("napari_xray") / "sample_data" / "Data_Entry_2017_patient11.csv"))
 
 
 def _released_rows() -> list[list[str]]:
@@ -95,3 +96,12 @@ def test_one_frame_with_an_implausible_age_is_shown_as_it_is(make_napari_viewer,
     assert panel.frame == 0 and panel.details.startswith("One frame")
     assert "414 y (implausible, as in the entry file), M" in panel.details
     assert "Pixel: 0.336 mm down × 0.410 mm across (derived from the entry file" in panel.details
+
+
+def test_a_layer_with_frames_of_its_own_kind_is_not_taken_for_chestxray8(make_napari_viewer):
+    viewer = make_napari_viewer()
+    panel = _open_panel(viewer)
+    other = viewer.add_image(np.zeros((2, 4, 4), np.uint8), name="other",
+                             metadata={"frames": [{"t": 0}, {"t": 1}]})
+    viewer.layers.selection.active = other
+    assert panel.layer is None and "'other' has none" in panel._title.text()

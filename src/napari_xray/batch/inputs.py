@@ -143,12 +143,15 @@ def select_by_entries(
     where: str | None,
     entry_file: str | os.PathLike | None,
     log: Callable[[str], None],
+    folders: Sequence[str | os.PathLike] = (),
 ) -> tuple[list[Path], dict | None]:
     """The inputs ``--where`` keeps, and their ChestX-ray8 entry rows for the store.
 
-    The entry file is ``entry_file``, else the one beside the first input or in
-    ``$NAPARI_XRAY_CHESTXRAY8_DIR``. Without ``where`` every input is kept. Returns
-    ``(files, None)`` when there is no entry file (and no ``where``).
+    The entry file is ``entry_file``, else the one beside the first input, in one
+    of ``folders`` (the folders given as inputs) or in ``$NAPARI_XRAY_CHESTXRAY8_DIR``.
+    Without ``where`` every input is kept. Returns ``(files, None)`` when there is
+    no entry file, or (without ``where`` and ``entry_file``) when it has no row for
+    any input.
 
     Raises
     ------
@@ -169,7 +172,8 @@ def select_by_entries(
             conditions = parse_where(where)
         except XrayError as error:
             raise BatchError(str(error)) from error
-    path = Path(entry_file) if entry_file is not None else find_entry_file(files[0].parent)
+    path = Path(entry_file) if entry_file is not None else find_entry_file(
+        files[0].parent, *folders)
     if path is None:
         if conditions is not None:
             raise BatchError(
@@ -196,6 +200,8 @@ def select_by_entries(
                 "(finding, view, sex, patient) and the entry file"
             )
         files = kept
+    elif entry_file is None and not any(f.name in rows for f in files):
+        return files, None  # an entry file nearby that says nothing of these images
     return files, {
         "entry_file": os.fspath(path),
         "malformed_rows": len(problems),

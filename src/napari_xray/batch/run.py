@@ -266,7 +266,9 @@ def run_batch(
         def log(message: str) -> None:
             print(message, file=sys.stderr, flush=True)
 
-    files, chestxray8 = select_by_entries(discover_inputs(inputs), where, entries, log)
+    inputs = list(inputs)
+    folders = [p for p in map(Path, map(os.fspath, inputs)) if p.is_dir()]
+    files, chestxray8 = select_by_entries(discover_inputs(inputs), where, entries, log, folders)
     keys = parse_filters(filters)
     resolved = parse_params(params, keys)
     store = store_location(out)

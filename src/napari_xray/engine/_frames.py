@@ -47,10 +47,12 @@ def run_tasks(tasks: Sequence[Callable[[], None]], threads: int | None = None) -
     task is raised once every worker has stopped.
 
     While several workers run, OpenCV runs each call in the thread that makes it
-    (its own thread pool would put two threads on every core), and the tasks see
-    :func:`sharing_the_cores` true.
+    (its own thread pool would put two threads on every core; the setting is the
+    process's, so other OpenCV callers meanwhile run on one thread too), and the
+    tasks see :func:`sharing_the_cores` true.
     """
-    workers = min(MAX_THREADS if threads is None else max(1, int(threads)), len(tasks))
+    workers = min(MAX_THREADS, MAX_THREADS if threads is None else max(1, int(threads)),
+                  len(tasks))  # fmt: skip
     if workers <= 1:
         for task in tasks:
             task()
@@ -59,7 +61,7 @@ def run_tasks(tasks: Sequence[Callable[[], None]], threads: int | None = None) -
     lock = threading.Lock()
 
     def drain() -> None:
-        _worker_state.sharing = True
+        before, _worker_state.sharing = _worker_state.sharing, True
         try:
             while True:
                 with lock:
@@ -68,7 +70,7 @@ def run_tasks(tasks: Sequence[Callable[[], None]], threads: int | None = None) -
                     return
                 task()
         finally:
-            _worker_state.sharing = False
+            _worker_state.sharing = before
 
     with _opencv_in_calling_threads():
         futures = [_pool().submit(drain) for _ in range(workers)]

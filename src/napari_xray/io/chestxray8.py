@@ -25,6 +25,7 @@ __all__ = [
     "MetadataWarning",
     "NO_FINDING",
     "SPACING_SOURCE",
+    "BOX_IMAGE_SHAPE",
     "WHERE_KEYS",
     "box_rectangles",
     "describe_frames",
@@ -32,6 +33,7 @@ __all__ = [
     "entry_matches",
     "find_box_file",
     "find_entry_file",
+    "findings_text",
     "frames_entries",
     "parse_where",
     "png_pixel_size",
@@ -116,6 +118,11 @@ def read_boxes(path, problems: list | None = None) -> list[dict]:
     return _read_rows(path, "box", _BOX_FIELDS, _box, problems)
 
 
+def findings_text(entry: dict, separator: str = ", ") -> str:
+    """An entry row's findings joined by ``separator``, or "No Finding"."""
+    return separator.join(entry["findings"]) or NO_FINDING
+
+
 def png_pixel_size(entry: dict, png_shape=(1024, 1024)) -> tuple[float, float]:
     """The size in mm of one pixel of the resized PNG, as (down, across).
 
@@ -130,21 +137,32 @@ def png_pixel_size(entry: dict, png_shape=(1024, 1024)) -> tuple[float, float]:
     return spacing_y * height / rows, spacing_x * width / columns
 
 
-def _places(folder) -> list[Path]:
-    """Where metadata files are looked for: ``folder``, then ``$NAPARI_XRAY_CHESTXRAY8_DIR``."""
-    places = [Path(folder)] if folder is not None else []
+#: Folders above the images' own that are searched too: the data set keeps its CSV
+#: files two levels above the PNGs (``images_001/images/``).
+_LEVELS_UP = 2
+
+
+def _places(folders) -> list[Path]:
+    """Where metadata files are looked for: ``folders`` in order, the first one's
+    parents up to :data:`_LEVELS_UP` levels, then ``$NAPARI_XRAY_CHESTXRAY8_DIR``."""
+    places = [Path(folder) for folder in folders if folder is not None]
+    if places:
+        places += list(places[0].absolute().parents)[:_LEVELS_UP]
     if os.environ.get(DIR_VARIABLE):
         places.append(Path(os.environ[DIR_VARIABLE]))
     return places
 
 
-def find_entry_file(folder) -> Path | None:
-    """The entry file for images in ``folder``: there, or in ``$NAPARI_XRAY_CHESTXRAY8_DIR``.
+def find_entry_file(*folders) -> Path | None:
+    """The entry file for images in ``folders``: in the first that has one, else in
+    ``$NAPARI_XRAY_CHESTXRAY8_DIR``.
 
     In each place the released names (:data:`ENTRY_FILE_NAMES`) are looked for
-    first, then any ``Data_Entry_2017*.csv`` (such as the sample's rows).
+    first, then any ``Data_Entry_2017*.csv`` (such as the sample's rows). The data
+    set keeps its CSV files above the ``images_NNN/images/`` folders, so the first
+    folder's parents are looked in too (two levels).
     """
-    for place in _places(folder):
+    for place in _places(folders):
         for name in ENTRY_FILE_NAMES:
             if (place / name).is_file():
                 return place / name
@@ -154,33 +172,40 @@ def find_entry_file(folder) -> Path | None:
     return None
 
 
-def find_box_file(folder) -> Path | None:
-    """The box file for images in ``folder``: there, or in ``$NAPARI_XRAY_CHESTXRAY8_DIR``."""
-    for place in _places(folder):
+def find_box_file(*folders) -> Path | None:
+    """The box file for images in ``folders``, looked for as :func:`find_entry_file` does."""
+    for place in _places(folders):
         for name in BOX_FILE_NAMES:
             if (place / name).is_file():
                 return place / name
     return None
 
 
-def box_rectangles(boxes, file_names, stacked: bool) -> list[dict]:
+#: The size of the PNGs the box file's coordinates are in.
+BOX_IMAGE_SHAPE = (1024, 1024)
+
+
+def box_rectangles(boxes, file_names, stacked: bool, frame_shape=BOX_IMAGE_SHAPE) -> list[dict]:
     """The boxes of the frames ``file_names`` as rectangles in a layer's data coordinates.
 
     Each result holds ``vertices`` (4 corners, clockwise from the top left, as
     ``(frame, row, column)`` for a stack or ``(row, column)`` for one frame),
     ``finding``, ``image`` and ``frame``. A box's ``x, y`` is its top-left corner
-    measured from the image's top-left corner; napari puts pixel centres at
-    whole coordinates, so that corner lies at ``(y − 0.5, x − 0.5)``. Boxes of
-    other images are left out.
+    measured from the image's top-left corner, in pixels of the 1024×1024 PNG
+    (scaled to ``frame_shape`` for frames resized again); napari puts pixel
+    centres at whole coordinates, so that corner lies at ``(y − 0.5, x − 0.5)``.
+    Boxes of other images are left out.
     """
     frame_of = {name: index for index, name in enumerate(file_names)}
+    down = frame_shape[0] / BOX_IMAGE_SHAPE[0]
+    across = frame_shape[1] / BOX_IMAGE_SHAPE[1]
     rectangles = []
     for box in boxes:
         frame = frame_of.get(box["image"])
         if frame is None:
             continue
-        top, left = box["y"] - 0.5, box["x"] - 0.5
-        bottom, right = top + box["height"], left + box["width"]
+        top, left = box["y"] * down - 0.5, box["x"] * across - 0.5
+        bottom, right = top + box["height"] * down, left + box["width"] * across
         corners = [(top, left), (top, right), (bottom, right), (bottom, left)]
         vertices = [(frame, *corner) if stacked else corner for corner in corners]
         rectangles.append(

@@ -27,7 +27,8 @@ def deidentify(
         A DICOM file, or a folder whose DICOM files (as the reader lists them, in
         sub-folders too) are all copied, keeping their relative paths.
     dst
-        The copy's path (for a file) or folder (for a folder; created if needed).
+        The copy's path, or a folder to put it in (for a file); the folder of the
+        copies (for a folder; created if needed, and may lie inside ``src``).
         Existing copies are replaced, each in one step; ``src`` is never changed.
     seed
         Makes the made-up values repeatable (the same seed, the same copy); files
@@ -53,12 +54,14 @@ def deidentify(
     if not src.exists():
         raise XrayReadError(f"{src} does not exist; pass a DICOM file or a folder of them", src)
     if src.is_dir():
-        files = [p for p in list_xray_files(src) if path_kind(p) == "dicom"]
+        inside = dst.resolve()
+        files = [p for p in list_xray_files(src) if path_kind(p) == "dicom"
+                 and not p.resolve().is_relative_to(inside)]  # earlier copies in src  # fmt: skip
         if not files:
             raise XrayReadError(f"folder {src} holds no DICOM files to de-identify", src)
         targets = [dst / p.relative_to(src) for p in files]
     else:
-        files, targets = [src], [dst]
+        files, targets = [src], [dst / src.name if dst.is_dir() else dst]
     for source, target in zip(files, targets, strict=True):
         if target.exists() and os.path.samefile(source, target):
             raise XrayReadError(
@@ -85,8 +88,15 @@ def _write_copy(source: Path, target: Path, anonymizer) -> Path:
     try:
         with os.fdopen(handle, "wb") as out:
             dataset.save_as(out)
+        os.chmod(partial, 0o666 & ~_umask())  # as a new file; mkstemp makes it 0600
         os.replace(partial, target)
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
     return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

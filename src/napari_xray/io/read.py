@@ -258,19 +258,20 @@ def read_xray_with_metadata(
     entry_file = metadata
     metadata = _metadata(good, _layer_name(inputs))
     if metadata["format"] == "png":
-        folder = inputs[0] if path_kind(inputs[0]) == "folder" else good[0].path.parent
-        metadata.update(_chestxray8_metadata(good, data.shape[-2:], entry_file, folder))
+        opened = [path for path in inputs if path_kind(path) == "folder"]
+        folders = [good[0].path.parent, *opened]  # the data set keeps its CSVs above
+        metadata.update(_chestxray8_metadata(good, data.shape[-2:], entry_file, folders))
     if skip_bad:
         metadata["skipped"] = skipped
     return data, metadata
 
 
-def _chestxray8_metadata(sources, frame_shape, entry_file, folder) -> dict[str, Any]:
+def _chestxray8_metadata(sources, frame_shape, entry_file, folders) -> dict[str, Any]:
     """What a ChestX-ray8 entry file says about the PNGs ``sources`` (empty if none does)."""
     from napari_xray.io.chestxray8 import find_entry_file, frames_entries
 
     given = entry_file is not None
-    entry_file = Path(entry_file) if given else find_entry_file(folder)
+    entry_file = Path(entry_file) if given else find_entry_file(*folders)
     if entry_file is None:
         return {}
     try:

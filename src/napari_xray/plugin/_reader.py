@@ -96,22 +96,21 @@ def read_xray_layers(path: PathLike | Sequence[PathLike]) -> list[LayerDataTuple
         kwargs["contrast_limits"] = list(metadata["windows"][0]["limits"])
     layers = [(data, kwargs, "image")]
     if metadata["format"] == "png":
-        boxes = _boxes_beside(metadata, data.ndim, kwargs)
+        boxes = _boxes_beside(metadata, data.shape, kwargs)
         if boxes is not None:
             layers.append(boxes)
     return layers
 
 
-def _boxes_beside(metadata: dict, ndim: int, image_kwargs: dict) -> LayerDataTuple | None:
+def _boxes_beside(metadata: dict, shape: tuple, image_kwargs: dict) -> LayerDataTuple | None:
     """The Shapes layer of a ChestX-ray8 box file beside the PNGs (or in
     ``$NAPARI_XRAY_CHESTXRAY8_DIR``) for these frames; None if there is none. A box
     file that cannot be read is a notification, never a failed open."""
-    from pathlib import Path
 
     from napari_xray.io.chestxray8 import find_box_file, read_boxes
-    from napari_xray.plugin.boxes import boxes_layer_data
+    from napari_xray.plugin.boxes import boxes_layer_data, metadata_folders
 
-    box_file = find_box_file(Path(metadata["source_paths"][0]).parent)
+    box_file = find_box_file(*metadata_folders(metadata))
     if box_file is None:
         return None
     try:
@@ -122,7 +121,8 @@ def _boxes_beside(metadata: dict, ndim: int, image_kwargs: dict) -> LayerDataTup
         show_warning(f"napari-xray opened the images without their boxes: {error}")
         return None
     placement = {key: image_kwargs.get(key) for key in ("scale", "units")}
-    return boxes_layer_data(boxes, metadata["file_names"], ndim, metadata["name"], placement)
+    return boxes_layer_data(boxes, metadata["file_names"], len(shape), metadata["name"],
+                            placement, frame_shape=shape[-2:])
 
 
 def spatial_calibration(ndim: int, metadata: dict) -> dict[str, Any]:

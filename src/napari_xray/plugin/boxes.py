@@ -10,14 +10,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from napari_xray.errors import XrayError
-from napari_xray.io.chestxray8 import box_rectangles, find_box_file, read_boxes
+from napari_xray.io.chestxray8 import (
+    BOX_IMAGE_SHAPE,
+    box_rectangles,
+    find_box_file,
+    read_boxes,
+)
 from napari_xray.plugin.layers import unwrap
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Layer
 
-__all__ = ["FINDING_COLORS", "add_boxes", "boxes_layer_data"]
+__all__ = ["FINDING_COLORS", "add_boxes", "boxes_layer_data", "metadata_folders"]
 
 #: Edge colour of each finding the box file names; bright, so they read on gray.
 FINDING_COLORS = {
@@ -35,8 +40,26 @@ _OTHER_COLOR = "#ffffff"
 LayerDataTuple = tuple  # (data, kwargs, layer_type)
 
 
+def metadata_folders(metadata: dict) -> list[Path]:
+    """Where a layer's ChestX-ray8 files are looked for: beside its entry file, if it
+    has one, then beside its first file."""
+    folders = []
+    entry_file = (metadata.get("chestxray8") or {}).get("entry_file")
+    if entry_file:
+        folders.append(Path(entry_file).parent)
+    sources = metadata.get("source_paths") or []
+    if sources:
+        folders.append(Path(sources[0]).parent)
+    return folders
+
+
 def boxes_layer_data(
-    boxes: list[dict], file_names: list[str], ndim: int, name: str, placement: dict[str, Any]
+    boxes: list[dict],
+    file_names: list[str],
+    ndim: int,
+    name: str,
+    placement: dict[str, Any],
+    frame_shape=None,
 ) -> LayerDataTuple | None:
     """The Shapes layer of the ``boxes`` that fall on the frames ``file_names``, or None.
 
@@ -54,8 +77,11 @@ def boxes_layer_data(
     placement
         ``scale``, ``translate`` and ``units`` of the image layer, if any, so the
         boxes sit on it.
+    frame_shape
+        The frames' (rows, columns) when they are not the data set's 1024 × 1024.
     """
-    rectangles = box_rectangles(boxes, file_names, stacked=ndim == 3)
+    rectangles = box_rectangles(boxes, file_names, stacked=ndim == 3,
+                                frame_shape=tuple(frame_shape or BOX_IMAGE_SHAPE))
     if not rectangles:
         return None
     findings = [r["finding"] for r in rectangles]
@@ -116,8 +142,7 @@ def add_boxes(
         )
     file_names = list(layer.metadata["file_names"])
     if boxes is None:
-        sources = layer.metadata.get("source_paths") or []
-        found = find_box_file(Path(sources[0]).parent if sources else None)
+        found = find_box_file(*metadata_folders(layer.metadata))
         if found is None:
             raise XrayError(
                 f"no BBox_List_2017.csv beside the files of '{layer.name}' or in "
@@ -128,7 +153,8 @@ def add_boxes(
         boxes = read_boxes(boxes)
     placement = {"scale": tuple(layer.scale), "translate": tuple(layer.translate),
                  "units": tuple(str(unit) for unit in layer.units)}  # fmt: skip
-    layer_data = boxes_layer_data(boxes, file_names, layer.ndim, layer.name, placement)
+    layer_data = boxes_layer_data(boxes, file_names, layer.ndim, layer.name, placement,
+                                  frame_shape=layer.data.shape[-2:])
     if layer_data is None:
         raise XrayError(
             f"the box file has no box for the {len(file_names)} frame(s) of '{layer.name}' "

@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from napari_xray.io.chestxray8 import NO_FINDING
+from napari_xray.io.chestxray8 import findings_text
 from napari_xray.plugin.layers import (
     METADATA_KEY,
     displayed_frame,
@@ -41,10 +41,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["FramePanelWidget", "frame_lines"]
 
 COLUMNS = ("Frame", "Image", "Findings", "Follow-up", "Age/sex", "View", "Pixel (mm)")
-
-
-def _findings_text(entry: dict) -> str:
-    return ", ".join(entry["findings"]) or NO_FINDING
 
 
 def _age_text(entry: dict) -> str:
@@ -66,13 +62,20 @@ def frame_lines(entry: dict | None, mixed_views: bool = False) -> list[str]:
         view += " — this series mixes PA and AP views: compare such frames with care"
     return [
         f"Image: {entry['image']}",
-        f"Findings: {_findings_text(entry)}",
+        f"Findings: {findings_text(entry)}",
         f"Follow-up #{entry['follow_up']} of patient {entry['patient_id']}",
         f"Age/sex: {_age_text(entry)}",
         f"View: {view}",
         f"Pixel: {_pixel_text(entry, 'mm ')} (derived from the entry file's original "
         "size and spacing, not read from the image)",
     ]
+
+
+def _has_rows(layer) -> bool:
+    """Whether ``layer`` carries ChestX-ray8 rows (see ``frames_entries``)."""
+    metadata = layer.metadata
+    return isinstance(metadata.get("frames"), list) and isinstance(
+        metadata.get("chestxray8"), dict) and "entry_file" in metadata["chestxray8"]
 
 
 class FramePanelWidget(QWidget):
@@ -146,7 +149,9 @@ class FramePanelWidget(QWidget):
         if layer is None or layer.ndim < 3:
             return
         world = layer.data_to_world((index,) + (0,) * (layer.ndim - 1))
-        self.viewer.dims.set_point(0, float(world[0]))
+        # The layer's first axis is the viewer's axis ndim − layer.ndim (napari aligns
+        # layers at their last axes).
+        self.viewer.dims.set_point(self.viewer.dims.ndim - layer.ndim, float(world[0]))
 
     # ------------------------------------------------------------------ updates
 
@@ -154,13 +159,13 @@ class FramePanelWidget(QWidget):
         """``selected`` if it has frame rows, else the layer a napari-xray result came from."""
         if selected is None:
             return None
-        if "frames" in selected.metadata:
+        if _has_rows(selected):
             return selected
         entry = selected.metadata.get(METADATA_KEY)
         name = entry.get("input_layer") if isinstance(entry, dict) else None
         if name is not None and name in self.viewer.layers:
             source = self.viewer.layers[name]
-            if "frames" in source.metadata:
+            if _has_rows(source):
                 return source
         return None
 
@@ -194,7 +199,7 @@ class FramePanelWidget(QWidget):
             cells = [str(row)] + (
                 ["(no row)", "", "", "", "", ""]
                 if entry is None
-                else [entry["image"], _findings_text(entry), str(entry["follow_up"]),
+                else [entry["image"], findings_text(entry), str(entry["follow_up"]),
                       _age_text(entry), entry["view"], _pixel_text(entry)]
             )  # fmt: skip
             for column, text in enumerate(cells):
