@@ -105,3 +105,36 @@ def test_a_layer_with_frames_of_its_own_kind_is_not_taken_for_chestxray8(make_na
                              metadata={"frames": [{"t": 0}, {"t": 1}]})
     viewer.layers.selection.active = other
     assert panel.layer is None and "'other' has none" in panel._title.text()
+
+
+def test_add_boxes_finds_the_box_file_or_asks_for_it(make_napari_viewer, qtbot, monkeypatch,
+                                                     tmp_path, xray_dir):
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QFileDialog
+
+    viewer = make_napari_viewer()
+    panel = _open_panel(viewer)
+    (series,) = viewer.open_sample("napari-xray", "series")
+    viewer.layers.selection.active = series
+    box_file = tmp_path / "BBox_List_2017.csv"
+    box_file.write_text("Image Index,Finding Label,Bbox [x,y,w,h],,,\n"
+                        "00000011_006.png,Atelectasis,225.1,547.0,86.8,79.2,,,\n")
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        lambda *a, **k: (asked.append(a) or str(box_file), "*.csv"))
+    button = panel._boxes_button
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert asked, "no box file beside the sample's frames: the dock asks for one"
+    boxes = viewer.layers[-1]
+    assert boxes._type_string == "shapes" and list(boxes.features["finding"]) == ["Atelectasis"]
+    assert set(boxes.data[0][:, 0]) == {6}
+    assert panel.status == f"Added 1 box(es) as '{boxes.name}'."
+
+    box_file.write_text("Image Index,Finding Label,Bbox [x,y,w,h],,,\n"
+                        "00000099_000.png,Mass,1,2,3,4,,,\n")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert "no box for the 9 frame(s)" in panel.status  # a message, napari carries on
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: ("", ""))
+    count = len(viewer.layers)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # cancelled: nothing happens
+    assert len(viewer.layers) == count

@@ -59,6 +59,10 @@ def test_presets_readout_typing_and_a_right_button_drag(make_napari_viewer, qtbo
     assert "ImagerPixelSpacing" in dock._spacing.toolTip()
     assert "detector" in dock._spacing.toolTip()
     assert "0.15 mm down × 0.16 mm across" in dock._spacing.text()
+    identity = dock._identity.text()
+    assert "patient-identifying attribute(s)" in identity
+    assert "copies none of their values" in identity
+    assert "DOE" not in identity
 
     dock._presets.setCurrentIndex(1)
     dock._presets.activated.emit(1)  # what choosing it in the list does

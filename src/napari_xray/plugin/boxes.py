@@ -97,7 +97,7 @@ def boxes_layer_data(
             "frame": [r["frame"] for r in rectangles],
         },
         "text": {"string": "{finding}", "anchor": "upper_left", "color": "white", "size": 10},
-        "metadata": {"napari_xray_boxes": True, "source": "ChestX-ray8 box file"},
+        "metadata": {"source": "ChestX-ray8 box file", "image_layer": name},
         **{key: value for key, value in placement.items() if value is not None},
     }
     data = [np.asarray(r["vertices"], dtype=np.float64) for r in rectangles]

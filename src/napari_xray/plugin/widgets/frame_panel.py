@@ -1,6 +1,7 @@
 """Frame details dock: what ChestX-ray8's entry file says about the frame on screen
 (image, findings, follow-up, age and sex, view, pixel size), following the frame
-slider, and a table of all frames of the layer where a click jumps to a frame.
+slider, a table of all frames of the layer where a click jumps to a frame, and a
+button that adds the layer's boxes from ``BBox_List_2017.csv``.
 
 It shows the selected layer's ``metadata["frames"]`` (see
 :func:`napari_xray.io.chestxray8.frames_entries`); for a napari-xray result it shows
@@ -18,6 +19,7 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -113,10 +115,19 @@ class FramePanelWidget(QWidget):
         self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         self._table.setToolTip("Click a frame to show it")
         self._table.cellClicked.connect(self._on_clicked)
+        self._boxes_button = QPushButton("Add boxes…")
+        self._boxes_button.setToolTip(
+            "Add the layer's boxes from BBox_List_2017.csv (found beside its files or "
+            "the entry file, or in NAPARI_XRAY_CHESTXRAY8_DIR; else you pick it)")
+        self._boxes_button.clicked.connect(self._on_boxes_clicked)
+        self._status = QLabel()
+        self._status.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(self._title)
         layout.addWidget(self._details)
         layout.addWidget(self._table, 1)
+        layout.addWidget(self._boxes_button)
+        layout.addWidget(self._status)
         self.setMinimumHeight(MIN_DOCK_HEIGHT)
 
         napari_viewer.layers.selection.events.active.connect(self._on_active)
@@ -130,6 +141,40 @@ class FramePanelWidget(QWidget):
     def layer(self) -> Layer | None:
         """The layer whose frames are shown: the selected layer, or the one it was made from."""
         return referenced_layer(self.viewer, self._layer_ref)
+
+    @property
+    def status(self) -> str:
+        """The last message of the "Add boxes…" button."""
+        return self._status.text()
+
+    def add_boxes(self, box_file=None):
+        """Add the shown layer's boxes (what the button does); returns the Shapes layer.
+
+        Without ``box_file`` the file is looked for; when none is found, a file
+        dialog asks for it. A problem is shown in the dock, never raised.
+        """
+        from napari_xray.errors import XrayError
+        from napari_xray.io.chestxray8 import find_box_file
+        from napari_xray.plugin.boxes import add_boxes, metadata_folders
+
+        layer = self.layer
+        if layer is None:
+            self._status.setText("Select a layer of ChestX-ray8 frames first.")
+            return None
+        if box_file is None and find_box_file(*metadata_folders(layer.metadata)) is None:
+            from qtpy.QtWidgets import QFileDialog
+
+            box_file, _ = QFileDialog.getOpenFileName(
+                self, "Open ChestX-ray8's box file", "BBox_List_2017.csv", "*.csv")
+            if not box_file:
+                return None
+        try:
+            shapes = add_boxes(self.viewer, layer, box_file)
+        except XrayError as error:
+            self._status.setText(str(error))
+            return None
+        self._status.setText(f"Added {len(shapes.data)} box(es) as '{shapes.name}'.")
+        return shapes
 
     @property
     def details(self) -> str:
@@ -156,13 +201,15 @@ class FramePanelWidget(QWidget):
     # ------------------------------------------------------------------ updates
 
     def _frames_layer(self, selected) -> Layer | None:
-        """``selected`` if it has frame rows, else the layer a napari-xray result came from."""
+        """``selected`` if it has frame rows, else the layer a napari-xray result (or a
+        boxes layer) came from."""
         if selected is None:
             return None
         if _has_rows(selected):
             return selected
         entry = selected.metadata.get(METADATA_KEY)
         name = entry.get("input_layer") if isinstance(entry, dict) else None
+        name = name or selected.metadata.get("image_layer")  # a boxes layer
         if name is not None and name in self.viewer.layers:
             source = self.viewer.layers[name]
             if _has_rows(source):
@@ -175,6 +222,7 @@ class FramePanelWidget(QWidget):
         selected = self.viewer.layers.selection.active
         layer = self._frames_layer(selected)
         self._layer_ref = weakref.ref(layer) if layer is not None else None
+        self._boxes_button.setEnabled(layer is not None)
         if layer is None:
             self.frame, self._shown_frames = None, None
             self._table.setRowCount(0)
@@ -222,3 +270,6 @@ class FramePanelWidget(QWidget):
 
     def _on_clicked(self, row: int, _column: int) -> None:
         self.show_frame(row)
+
+    def _on_boxes_clicked(self, _checked=False) -> None:
+        self.add_boxes()

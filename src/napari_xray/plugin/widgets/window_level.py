@@ -76,6 +76,8 @@ class WindowLevelWidget(QWidget):
             box.valueChanged.connect(self._on_typed)
         self._spacing = QLabel()
         self._spacing.setWordWrap(True)
+        self._identity = QLabel()
+        self._identity.setWordWrap(True)
         form = QFormLayout()
         form.addRow("Preset", self._presets)
         form.addRow("WL", self._level)
@@ -84,6 +86,7 @@ class WindowLevelWidget(QWidget):
         layout.addWidget(self._title)
         layout.addLayout(form)
         layout.addWidget(self._spacing)
+        layout.addWidget(self._identity)
         layout.addStretch(1)
         self.setMinimumHeight(MIN_DOCK_HEIGHT)
 
@@ -149,6 +152,7 @@ class WindowLevelWidget(QWidget):
             self._title.setText("Select a grayscale image layer to set its window.")
             self._presets.clear()
             self._spacing.setText("")
+            self._identity.setText("")
             for box in (self._level, self._width):
                 box.setEnabled(False)
             return
@@ -173,6 +177,7 @@ class WindowLevelWidget(QWidget):
             box.setEnabled(True)
         self._spacing.setText(_spacing_text(layer))
         self._spacing.setToolTip(_spacing_tooltip(layer))
+        self._identity.setText(_identity_text(layer))
         self._show_window()
 
     def _show_window(self, event=None) -> None:
@@ -291,6 +296,17 @@ def _spacing_tooltip(layer) -> str:
     if source == "PixelSpacing":
         return "From PixelSpacing: the spacing in the patient, as the header states it."
     return source or "No spacing in the file's metadata."
+
+
+def _identity_text(layer) -> str:
+    """What the DICOM header held that identifies the patient (names of attributes only)."""
+    held = layer.metadata.get("identifying_attributes") or []
+    if not held:
+        return ""
+    shown = ", ".join(held[:4]) + (f" and {len(held) - 4} more" if len(held) > 4 else "")
+    removed = " (marked de-identified)" if layer.metadata.get("identity_removed") else ""
+    return (f"The file held {len(held)} patient-identifying attribute(s){removed}: {shown}. "
+            "napari-xray copies none of their values.")
 
 
 def _remove_callback(viewer, callback) -> None:
