@@ -74,3 +74,8 @@ def test_the_samples_open_with_their_findings_and_pixel_sizes(make_napari_viewer
     # 00000011_001: 0.168 mm × 2048 / 1024 down, × 2500 / 1024 across.
     assert frame.scale[0] == pytest.approx(0.336) and round(frame.scale[1], 3) == 0.410
     assert [str(unit) for unit in frame.units] == ["millimeter", "millimeter"]
+    # napari's scale bar reads the layers' units (the series' axes are pixels, so
+    # only the frame's layer is left for it to read).
+    viewer.layers.remove(series)
+    viewer.scale_bar.visible = True
+    assert [str(unit) for unit in viewer.layers.units][-2:] == ["millimeter", "millimeter"]
