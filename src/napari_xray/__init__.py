@@ -29,8 +29,10 @@ _PUBLIC = {
     "get_operation": "engine.operations",
     "run_operation": "engine.operations",
     "run_operations": "engine.pipeline",
-    # statistics
+    # statistics and measurements
     "image_statistics": "engine.statistics",
+    "line_profile": "engine.measure",
+    "roi_statistics": "engine.measure",
     "intensity_histogram": "engine.statistics",
     # files and sample data
     "read_xray": "io.read",

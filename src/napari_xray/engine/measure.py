@@ -1,0 +1,232 @@
+"""Measurements on a radiograph: intensity profiles along a line or a path, and the
+statistics of regions (rectangles, ellipses, polygons), in pixels or, given the
+pixel size, in millimetres.
+
+Profiles sample the image in float64 as ``skimage.measure.profile_line`` samples
+it (the same points, spline order and "reflect" border); regions are rasterised
+with ``skimage.draw`` (a pixel belongs to a region when its centre does).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "ROI_TYPES",
+    "line_profile",
+    "path_length",
+    "path_profile",
+    "roi_mask",
+    "roi_statistics",
+]
+
+#: Shape types :func:`roi_statistics` measures (napari's names).
+ROI_TYPES = ("rectangle", "ellipse", "polygon")
+
+
+def _frame(image) -> np.ndarray:
+    frame = np.asarray(image)
+    if frame.ndim != 2:
+        raise ValueError(f"pass one 2D frame (rows, columns), got an array of shape {frame.shape}")
+    if not (np.issubdtype(frame.dtype, np.number) or frame.dtype == bool):
+        raise ValueError(f"the frame must hold numbers, not {frame.dtype}")
+    return frame
+
+
+def _spacing(spacing) -> tuple[float, float]:
+    if spacing is None:
+        return 1.0, 1.0
+    down, across = (float(v) for v in spacing)
+    if not (down > 0 and across > 0 and math.isfinite(down) and math.isfinite(across)):
+        raise ValueError(f"spacing must be two positive sizes (down, across), got {spacing}")
+    return down, across
+
+
+def _profile_coordinates(start, end, width: int) -> np.ndarray:
+    """skimage's ``_line_profile_coordinates``: (2, samples, width) sample points."""
+    start, end = np.asarray(start, dtype=float), np.asarray(end, dtype=float)
+    d_row, d_col = end - start
+    theta = np.arctan2(d_row, d_col)
+    samples = int(np.ceil(np.hypot(d_row, d_col) + 1))
+    rows = np.linspace(start[0], end[0], samples)
+    cols = np.linspace(start[1], end[1], samples)
+    col_half = (width - 1) * np.sin(-theta) / 2
+    row_half = (width - 1) * np.cos(theta) / 2
+    across = np.linspace(-1.0, 1.0, width) if width > 1 else np.zeros(1)
+    return np.stack([rows[:, None] + across * row_half, cols[:, None] + across * col_half])
+
+
+def line_profile(
+    image, start, end, width: int = 1, order: int = 1, spacing=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intensities along the line from ``start`` to ``end`` (both included).
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W)
+        One frame, any real dtype (sampled in float64).
+    start, end : (row, column)
+        The line's ends in pixel coordinates (napari's data coordinates).
+    width : int
+        Pixels across the line whose mean is taken at each point (>= 1).
+    order : int
+        Spline order of the interpolation, 0 (nearest) to 5.
+    spacing : (down, across) in mm, optional
+        The pixel size; distances are then in mm, else in pixels.
+
+    Returns
+    -------
+    (distance, values) : two float64 arrays of ``ceil(length + 1)`` samples
+        ``values`` equals ``skimage.measure.profile_line(image.astype(float),
+        start, end, linewidth=width, order=order, mode="reflect")``.
+
+    Raises
+    ------
+    ValueError
+        A frame that is not 2D or numeric, a width below 1, an order outside 0…5,
+        non-finite ends or a bad spacing.
+    """
+    frame = _frame(image)
+    width, order = int(width), int(order)
+    if width < 1:
+        raise ValueError(f"width must be at least 1 pixel, got {width}")
+    if not 0 <= order <= 5:
+        raise ValueError(f"order must be 0 (nearest) to 5, got {order}")
+    ends = np.asarray([start, end], dtype=float)
+    if ends.shape != (2, 2) or not np.isfinite(ends).all():
+        raise ValueError(f"start and end must be finite (row, column) pairs, got {start}, {end}")
+    down, across = _spacing(spacing)
+    coordinates = _profile_coordinates(ends[0], ends[1], width)
+    samples = ndimage.map_coordinates(
+        frame.astype(np.float64), coordinates, order=order, mode="reflect", prefilter=order > 1
+    )
+    values = samples.mean(axis=1)
+    d_row, d_col = ends[1] - ends[0]
+    distance = np.linspace(0.0, math.hypot(d_row * down, d_col * across), len(values))
+    return distance, values
+
+
+def path_profile(image, vertices, width: int = 1, order: int = 1, spacing=None):
+    """:func:`line_profile` along a path of straight segments, as one profile.
+
+    ``vertices`` is a sequence of (row, column) points; each segment's profile
+    follows the last, its first sample (the shared vertex) left out. Distances
+    run on along the whole path.
+    """
+    points = np.asarray(vertices, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) < 2:
+        raise ValueError("a path needs at least two (row, column) vertices")
+    distances, values, offset = [], [], 0.0
+    for index, (start, end) in enumerate(zip(points[:-1], points[1:], strict=True)):
+        distance, value = line_profile(image, start, end, width, order, spacing)
+        skip = 0 if index == 0 else 1
+        distances.append(distance[skip:] + offset)
+        values.append(value[skip:])
+        offset += distance[-1]
+    return np.concatenate(distances), np.concatenate(values)
+
+
+def path_length(vertices, spacing=None) -> float:
+    """The length of a line or path through ``vertices`` (row, column), in mm or pixels."""
+    points = np.asarray(vertices, dtype=float)
+    down, across = _spacing(spacing)
+    steps = np.diff(points, axis=0) * (down, across)
+    return float(np.hypot(steps[:, 0], steps[:, 1]).sum())
+
+
+def roi_mask(vertices, shape_type: str, frame_shape) -> np.ndarray:
+    """The pixels of one region as a bool mask of ``frame_shape`` (centres inside).
+
+    ``vertices`` are napari's (row, column) points of a ``rectangle``, ``polygon``
+    or ``ellipse`` (the four corners of its bounding box, which may be rotated).
+    """
+    from skimage import draw
+
+    points = np.asarray(vertices, dtype=float)
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
+        raise ValueError(f"a {shape_type} needs at least three (row, column) vertices")
+    mask = np.zeros(tuple(frame_shape), dtype=bool)
+    if shape_type in ("rectangle", "polygon"):
+        rows, cols = draw.polygon(points[:, 0], points[:, 1], shape=mask.shape)
+    elif shape_type == "ellipse":
+        if len(points) != 4:
+            raise ValueError("an ellipse needs the four corners of its bounding box")
+        centre = points.mean(axis=0)
+        first, second = points[1] - points[0], points[3] - points[0]
+        # skimage's rotation turns the column radius counter-clockwise from the
+        # column axis; rows grow downwards, hence the minus.
+        rotation = -math.atan2(first[0], first[1])
+        rows, cols = draw.ellipse(centre[0], centre[1], np.hypot(*second) / 2,
+                                  np.hypot(*first) / 2, shape=mask.shape,
+                                  rotation=rotation)  # fmt: skip
+    else:
+        raise ValueError(
+            f"shape type {shape_type!r} has no area; use one of {', '.join(ROI_TYPES)}"
+        )
+    mask[rows, cols] = True
+    return mask
+
+
+def roi_statistics(
+    image, shapes_data: Sequence, shape_types: Sequence[str], spacing=None
+) -> list[dict]:
+    """Statistics of each region of a napari Shapes layer on one frame or a stack.
+
+    Parameters
+    ----------
+    image : array_like, shape (H, W) or (N, H, W)
+    shapes_data : sequence of (V, 2) or (V, 3) arrays
+        napari's vertices: (row, column), or (frame, row, column) for a shape in
+        one frame's plane. A 2D shape on a stack is measured over every frame.
+    shape_types : sequence of str
+        ``rectangle``, ``ellipse`` or ``polygon`` for each shape (lines and paths
+        have no area and are left out).
+    spacing : (down, across) in mm, optional
+
+    Returns
+    -------
+    list of dict
+        Per region: ``index`` (its place in the layer), ``shape_type``, ``frame``
+        (or None for the stack), ``count`` and ``area_px`` (pixels), ``area_mm2``
+        (None without spacing), ``mean``, ``std``, ``min``, ``max``, ``median``
+        (float64; None for a region with no pixel).
+    """
+    data = np.asarray(image)
+    if data.ndim not in (2, 3):
+        raise ValueError(f"pass a frame (H, W) or a stack (N, H, W), got shape {data.shape}")
+    down, across = _spacing(spacing)
+    rows = []
+    for index, (vertices, shape_type) in enumerate(zip(shapes_data, shape_types, strict=True)):
+        if shape_type not in ROI_TYPES:
+            continue
+        points = np.asarray(vertices, dtype=float)
+        frame = None
+        if points.shape[1] == 3:
+            frame = int(round(points[0, 0]))
+            points = points[:, 1:]
+        mask = roi_mask(points, shape_type, data.shape[-2:])
+        if data.ndim == 2:
+            values = data[mask]
+        elif frame is None:
+            values = data[:, mask]
+        elif 0 <= frame < data.shape[0]:
+            values = data[frame][mask]
+        else:
+            values = data[:0, mask]
+        values = np.asarray(values, dtype=np.float64).ravel()
+        count = int(mask.sum())
+        figures = {
+            "mean": float(values.mean()), "std": float(values.std()),
+            "min": float(values.min()), "max": float(values.max()),
+            "median": float(np.median(values)),
+        } if values.size else dict.fromkeys(("mean", "std", "min", "max", "median"))  # fmt: skip
+        rows.append({
+            "index": index, "shape_type": shape_type, "frame": frame, "count": count,
+            "area_px": count, "area_mm2": count * down * across if spacing is not None else None,
+            **figures,
+        })  # fmt: skip
+    return rows
