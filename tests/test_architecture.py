@@ -43,7 +43,7 @@ GUI_PACKAGES = {
     "PySide6",
     "napari_matplotlib",
 }
-ENGINE_THIRD_PARTY = {"numpy", "scipy", "cv2", "skimage"}  # skimage: measure.roi_mask
+ENGINE_THIRD_PARTY = {"numpy", "scipy", "cv2"}
 
 
 def _module_name(path: Path) -> str:

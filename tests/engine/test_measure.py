@@ -147,3 +147,20 @@ def test_bad_measurements_say_what_to_pass():
         roi_mask([[0, 0], [1, 1], [2, 0]], "path", (10, 10))
     empty = roi_statistics(image, [[[20, 20], [20, 30], [30, 30], [30, 20]]], ["rectangle"])
     assert empty[0]["count"] == 0 and empty[0]["mean"] is None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_masks_are_skimage_draws_on_random_regions(seed):
+    rng = np.random.default_rng(seed)
+    shape = (90, 110)
+    count = int(rng.integers(3, 12))
+    polygon = rng.uniform([-10, -10], [100, 120], (count, 2))  # may cross itself and the edges
+    expected = np.zeros(shape, bool)
+    expected[draw.polygon(polygon[:, 0], polygon[:, 1], shape=shape)] = True
+    assert np.array_equal(roi_mask(polygon, "polygon", shape), expected)
+    centre = rng.uniform([10, 10], [80, 100])
+    radii = rng.uniform(3, 40, 2)
+    expected = np.zeros(shape, bool)
+    expected[draw.ellipse(*centre, *radii, shape=shape)] = True
+    corners = _ellipse_corners(centre, *radii)
+    assert np.array_equal(roi_mask(corners, "ellipse", shape), expected)

@@ -3,8 +3,8 @@ statistics of regions (rectangles, ellipses, polygons), in pixels or, given the
 pixel size, in millimetres.
 
 Profiles sample the image in float64 as ``skimage.measure.profile_line`` samples
-it (the same points, spline order and "reflect" border); regions are rasterised
-with ``skimage.draw`` (a pixel belongs to a region when its centre does).
+it (the same points, spline order and "reflect" border); a pixel belongs to a
+region when its centre does, as ``skimage.draw`` decides it.
 """
 
 from __future__ import annotations
@@ -101,8 +101,12 @@ def line_profile(
         raise ValueError(f"start and end must be finite (row, column) pairs, got {start}, {end}")
     down, across = _spacing(spacing)
     coordinates = _profile_coordinates(ends[0], ends[1], width)
+    # Interpolated in double precision and written as float64: the frame itself is
+    # not converted (skimage converts nothing and rounds to the input's dtype).
+    source = frame if frame.dtype != bool else frame.astype(np.uint8)
     samples = ndimage.map_coordinates(
-        frame.astype(np.float64), coordinates, order=order, mode="reflect", prefilter=order > 1
+        source, coordinates, output=np.float64, order=order, mode="reflect",
+        prefilter=order > 1,
     )
     values = samples.mean(axis=1)
     d_row, d_col = ends[1] - ends[0]
@@ -139,36 +143,77 @@ def path_length(vertices, spacing=None) -> float:
 
 
 def roi_mask(vertices, shape_type: str, frame_shape) -> np.ndarray:
-    """The pixels of one region as a bool mask of ``frame_shape`` (centres inside).
+    """The pixels of one region as a bool mask of ``frame_shape``: those whose centre lies
+    inside it (what ``skimage.draw.polygon`` and ``skimage.draw.ellipse`` give).
 
     ``vertices`` are napari's (row, column) points of a ``rectangle``, ``polygon``
-    or ``ellipse`` (the four corners of its bounding box, which may be rotated).
+    or ``ellipse`` (the four corners of its bounding box, which may be turned).
+    Only the region's bounding box is examined.
     """
-    from skimage import draw
-
     points = np.asarray(vertices, dtype=float)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
         raise ValueError(f"a {shape_type} needs at least three (row, column) vertices")
-    mask = np.zeros(tuple(frame_shape), dtype=bool)
-    if shape_type in ("rectangle", "polygon"):
-        rows, cols = draw.polygon(points[:, 0], points[:, 1], shape=mask.shape)
-    elif shape_type == "ellipse":
-        if len(points) != 4:
-            raise ValueError("an ellipse needs the four corners of its bounding box")
-        centre = points.mean(axis=0)
-        first, second = points[1] - points[0], points[3] - points[0]
-        # skimage's rotation turns the column radius counter-clockwise from the
-        # column axis; rows grow downwards, hence the minus.
-        rotation = -math.atan2(first[0], first[1])
-        rows, cols = draw.ellipse(centre[0], centre[1], np.hypot(*second) / 2,
-                                  np.hypot(*first) / 2, shape=mask.shape,
-                                  rotation=rotation)  # fmt: skip
-    else:
+    if shape_type not in ROI_TYPES:
         raise ValueError(
             f"shape type {shape_type!r} has no area; use one of {', '.join(ROI_TYPES)}"
         )
-    mask[rows, cols] = True
+    if shape_type == "ellipse" and len(points) != 4:
+        raise ValueError("an ellipse needs the four corners of its bounding box")
+    mask = np.zeros(tuple(frame_shape), dtype=bool)
+    top, left = np.maximum(np.ceil(points.min(axis=0)).astype(int), 0)
+    bottom = min(int(np.floor(points[:, 0].max())) + 1, mask.shape[0])
+    right = min(int(np.floor(points[:, 1].max())) + 1, mask.shape[1])
+    if bottom <= top or right <= left:
+        return mask
+    rows = np.arange(top, bottom, dtype=float)
+    cols = np.arange(left, right, dtype=float)
+    if shape_type == "ellipse":
+        inside = _inside_ellipse(points, rows, cols)
+    else:
+        inside = _inside_polygon(points, rows, cols)
+    mask[top:bottom, left:right] = inside
     return mask
+
+
+def _inside_ellipse(corners: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Pixel centres strictly inside the ellipse inscribed in the box ``corners``."""
+    centre = corners.mean(axis=0)
+    first, second = corners[1] - corners[0], corners[3] - corners[0]
+    half_first, half_second = np.hypot(*first) / 2, np.hypot(*second) / 2
+    if half_first == 0 or half_second == 0:
+        return np.zeros((len(rows), len(cols)), dtype=bool)
+    unit_first, unit_second = first / (2 * half_first), second / (2 * half_second)
+    offset_r, offset_c = rows[:, None] - centre[0], cols[None, :] - centre[1]
+    along_first = offset_r * unit_first[0] + offset_c * unit_first[1]
+    along_second = offset_r * unit_second[0] + offset_c * unit_second[1]
+    return (along_first / half_first) ** 2 + (along_second / half_second) ** 2 < 1
+
+
+def _inside_polygon(points: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Pixel centres inside the polygon (even-odd rule), one scan line per row.
+
+    An edge counts for a row when the row lies in ``[y0, y1)`` of the edge; a
+    centre is inside when an odd number of crossings lie at or beyond it.
+    """
+    start, end = points, np.roll(points, -1, axis=0)
+    low, high = np.minimum(start[:, 0], end[:, 0]), np.maximum(start[:, 0], end[:, 0])
+    spans = (rows[:, None] >= low) & (rows[:, None] < high)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (end[:, 1] - start[:, 1]) / (end[:, 0] - start[:, 0])
+        crossing = start[:, 1] + (rows[:, None] - start[:, 0]) * slope
+    crossing = np.where(spans, crossing, np.inf)
+    crossing.sort(axis=1)
+    width = len(cols)
+    change = np.zeros((len(rows), width + 1), dtype=np.int32)
+    for pair in range(0, crossing.shape[1] - 1, 2):
+        enter, leave = crossing[:, pair], crossing[:, pair + 1]
+        valid = np.isfinite(leave)
+        first = np.clip(np.ceil(enter[valid] - cols[0]), 0, width).astype(int)
+        last = np.clip(np.ceil(leave[valid] - cols[0]), 0, width).astype(int)
+        rows_valid = np.flatnonzero(valid)
+        np.add.at(change, (rows_valid, first), 1)
+        np.add.at(change, (rows_valid, last), -1)
+    return np.cumsum(change[:, :width], axis=1) > 0
 
 
 def roi_statistics(
