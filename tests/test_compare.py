@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -471,3 +472,41 @@ def test_the_current_folder_as_out_is_never_swapped_away(tmp_path, monkeypatch):
     assert os.stat(out).st_ino == inode  # the same folder, its files replaced
     assert sorted(p.name for p in out.iterdir()) == sorted([*compare.OUTPUT_FILES, "notes.txt"])
     assert _leftovers(tmp_path) == [] and _leftovers(out) == []
+
+
+@pytest.mark.realdata
+def test_compare_with_a_line_writes_every_panels_profile(xray_stack, tmp_path, capsys):
+    from scipy import ndimage
+    from skimage.measure import profile_line
+
+    from napari_xray.engine.operations import COMPARISON
+
+    out = tmp_path / "results"
+    line = (100.0, 100.0, 900.0, 700.0)
+    assert main(["compare", "--out", str(out), "--frame", "1", "--quiet",
+                 "--line", ",".join(f"{v:g}" for v in line)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*compare.OUTPUT_FILES, *compare.PROFILE_FILES])
+    with open(out / "profile.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, values = rows[0], np.array(rows[1:], dtype=np.float64)
+    assert header == ["distance_mm", *(panel.title for panel in COMPARISON)]
+    frame = xray_stack[1].astype(np.float64)
+    start, end = line[:2], line[2:]
+    np.testing.assert_allclose(values[:, 1], profile_line(frame, start, end), atol=1e-9)
+    log_panel = next(i for i, p in enumerate(COMPARISON) if p.key == "log")
+    reference = ndimage.gaussian_laplace(frame, COMPARISON[log_panel].params["sigma"])
+    expected = profile_line(reference, start, end)
+    span = np.ptp(reference)
+    assert np.abs(values[:, 1 + log_panel] - expected).max() <= 1e-4 * span
+    # 00000011_001's pixels: 0.336 mm down, 0.168 × 2500 / 1024 mm across.
+    assert values[-1, 0] == pytest.approx(np.hypot(800 * 0.336, 600 * 0.168 * 2500 / 1024))
+    assert Image.open(out / "profile.png").text["Title"].endswith("line 100, 100, 900, 700")
+
+    # Without --line the next set has no profile: never a stale one.
+    assert main(["compare", "--out", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(compare.OUTPUT_FILES)
+    capsys.readouterr()
+    assert main(["compare", "--out", str(tmp_path / "other"), "--line", "1,2,3"]) == 2
+    assert "pass four numbers Y0,X0,Y1,X1" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()

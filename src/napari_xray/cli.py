@@ -268,6 +268,13 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds per frame in the GIF (default: 0.5)",
     )
+    parser.add_argument(
+        "--line",
+        default=None,
+        metavar="Y0,X0,Y1,X1",
+        help="also write profile.png and profile.csv: every panel's profile along this "
+        "line (pixels) through the shown frame",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(run=compare_command)
     return parser
@@ -275,8 +282,9 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
 
 def compare_command(args: argparse.Namespace) -> int:
     """``napari-xray compare``: write the comparison's outputs, list them; returns 0."""
-    from napari_xray.compare import load_input, write_comparison
+    from napari_xray.compare import load_input, parse_line, write_comparison
 
+    line = parse_line(args.line) if args.line is not None else None
     # The notice that the phantom replaces the real frames is never hidden (--quiet too).
     comparison = load_input(args.inputs, notice=lambda m: print(m, file=sys.stderr, flush=True))
     written = write_comparison(
@@ -285,6 +293,7 @@ def compare_command(args: argparse.Namespace) -> int:
         frame_index=args.frame,
         gif_duration=args.gif_duration,
         show_progress=None if not args.quiet else False,
+        line=line,
     )
     if not args.quiet:
         shape = "×".join(str(n) for n in comparison.stack.shape)

@@ -53,6 +53,7 @@ from napari_xray.io.gif import save_gif
 
 __all__ = [
     "OUTPUT_FILES",
+    "PROFILE_FILES",
     "STALE_STAGING_MINUTES",
     "load_input",
     "remove_stale_staging",
@@ -68,6 +69,10 @@ OUTPUT_FILES = (
     "statistics.csv",
     "statistics.json",
 )
+#: What ``compare --line`` writes as well: the profile of every panel along the line.
+PROFILE_FILES = ("profile.png", "profile.csv")
+# Every file compare may write: a new set never keeps an old one's (a stale profile).
+_ALL_OUTPUTS = frozenset(OUTPUT_FILES + PROFILE_FILES)
 #: A staging folder whose run is gone from this host, or older than this, is removed.
 STALE_STAGING_MINUTES = 60
 
@@ -259,6 +264,52 @@ def _save_statistics(rows: list[dict], csv_path: Path, json_path: Path) -> None:
         handle.write("\n")
 
 
+def _profile_rows(results, frame_index: int, line, spacing):
+    """(distance, {panel title: values}) of every panel's frame along ``line``."""
+    from napari_xray.engine.measure import line_profile
+
+    start, end = line[:2], line[2:]
+    columns = {}
+    distance = None
+    for panel, result in results:
+        distance, values = line_profile(result[frame_index], start, end, spacing=spacing)
+        columns[panel.title] = values
+    return distance, columns
+
+
+def _save_profile(distance, columns, unit: str, title: str, png: Path, table: Path) -> None:
+    plt = _matplotlib_pyplot()
+    figure, axis = plt.subplots(figsize=(9, 4.5), dpi=100)
+    for name, values in columns.items():
+        low, high = float(np.min(values)), float(np.max(values))
+        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+        axis.plot(distance, scaled, label=name, linewidth=1)
+    axis.set_xlabel(f"distance along the line ({unit})")
+    axis.set_ylabel("each panel scaled to its own range (0–1)")
+    axis.set_title(title, fontsize=10)
+    axis.legend(fontsize=7, ncol=3)
+    figure.tight_layout()
+    figure.savefig(png, metadata={"Title": title})
+    plt.close(figure)
+    with open(table, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([f"distance_{unit}", *columns])
+        for row in zip(distance, *columns.values(), strict=True):
+            writer.writerow([repr(float(v)) for v in row])
+
+
+def parse_line(text: str) -> tuple[float, float, float, float]:
+    """``"Y0,X0,Y1,X1"`` (pixels) as four floats; raises ValueError saying what to pass."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(np.isfinite(values)):
+        raise ValueError(f"--line {text!r}: pass four numbers Y0,X0,Y1,X1 (pixels), "
+                         "e.g. --line 100,100,900,700")  # fmt: skip
+    return values
+
+
 def write_comparison(
     comparison: ComparisonInput,
     out_dir: str | os.PathLike,
@@ -266,6 +317,7 @@ def write_comparison(
     frame_index: int = 0,
     gif_duration: float = 0.5,
     show_progress: bool | None = None,
+    line: tuple[float, float, float, float] | None = None,
 ) -> list[Path]:
     """Run the comparison on ``comparison.stack`` and replace ``out_dir`` with its outputs.
 
@@ -283,11 +335,17 @@ def write_comparison(
         Seconds each frame shows in the animated GIF (> 0).
     show_progress : bool, optional
         Draw a terminal progress bar (default: when stderr is a terminal).
+    line : (y0, x0, y1, x1), optional
+        Also write :data:`PROFILE_FILES`: every panel's profile along this line
+        through the shown frame (:func:`napari_xray.line_profile`), plotted each
+        scaled to its own range, and as a table in the panels' own units;
+        distances in mm when the entry file gives the frame's pixel size.
 
     Returns
     -------
     list of pathlib.Path
-        The written files, in the order of :data:`OUTPUT_FILES`.
+        The written files, in the order of :data:`OUTPUT_FILES` (then
+        :data:`PROFILE_FILES`).
 
     Raises
     ------
@@ -314,7 +372,8 @@ def write_comparison(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(out_dir)
 
-    steps = len(COMPARISON) + len(OUTPUT_FILES)
+    outputs = OUTPUT_FILES + (PROFILE_FILES if line is not None else ())
+    steps = len(COMPARISON) + len(outputs)
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     from tqdm import tqdm
@@ -346,12 +405,23 @@ def write_comparison(
                 staging / "statistics.json",
             )
             bar.update(2)
+            if line is not None:
+                entry = comparison.frames[frame_index] if comparison.frames else None
+                spacing = entry["pixel_size_mm"] if entry is not None else None
+                distance, columns = _profile_rows(results, frame_index, line, spacing)
+                _save_profile(distance, columns, "mm" if spacing else "px",
+                              f"{title} — line {', '.join(f'{v:g}' for v in line)}",
+                              staging / "profile.png", staging / "profile.csv")  # fmt: skip
+                bar.update(2)
             if swap:
                 _replace_folder(out_dir, staging)
             else:
-                for name in OUTPUT_FILES:  # a mount point or the working folder: file by file
+                for name in sorted(_ALL_OUTPUTS - set(outputs)):  # never a stale profile
+                    if (out_dir / name).is_file():
+                        os.unlink(out_dir / name)
+                for name in outputs:  # a mount point or the working folder: file by file
                     os.replace(staging / name, out_dir / name)
-            return [out_dir / name for name in OUTPUT_FILES]
+            return [out_dir / name for name in outputs]
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -419,7 +489,7 @@ def _carry_over(old: Path, new: Path) -> None:
     """Put every entry of ``old`` that is not one of our outputs into ``new`` (hard links)."""
     with os.scandir(old) as entries:
         for entry in entries:
-            if (entry.name in OUTPUT_FILES or _INNER_PATTERN.match(entry.name)
+            if (entry.name in _ALL_OUTPUTS or _INNER_PATTERN.match(entry.name)
                     or os.path.lexists(new / entry.name)):
                 continue
             if entry.is_dir(follow_symlinks=False):
@@ -444,7 +514,7 @@ def _replace_folder(out_dir: Path, staging: Path) -> None:
     # Entries created in the old folder after the links were made move over too.
     with os.scandir(old) as entries:
         late = [e.name for e in entries
-                if e.name not in OUTPUT_FILES and not os.path.lexists(out_dir / e.name)]
+                if e.name not in _ALL_OUTPUTS and not os.path.lexists(out_dir / e.name)]
     for name in late:
         os.rename(old / name, out_dir / name)
     shutil.rmtree(old, ignore_errors=True)
