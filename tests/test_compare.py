@@ -509,4 +509,6 @@ def test_compare_with_a_line_writes_every_panels_profile(xray_stack, tmp_path, c
     capsys.readouterr()
     assert main(["compare", "--out", str(tmp_path / "other"), "--line", "1,2,3"]) == 2
     assert "pass four numbers Y0,X0,Y1,X1" in capsys.readouterr().err
+    assert main(["compare", "--out", str(tmp_path / "other"), "--line=-5,0,1e7,1e7"]) == 2
+    assert "ends off the 1024×1024 frame" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()

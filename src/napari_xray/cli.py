@@ -273,7 +273,8 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
         default=None,
         metavar="Y0,X0,Y1,X1",
         help="also write profile.png and profile.csv: every panel's profile along this "
-        "line (pixels) through the shown frame",
+        "line (pixels: row, column of each end) through the shown frame; write "
+        "--line=Y0,X0,Y1,X1 when Y0 is negative",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(run=compare_command)

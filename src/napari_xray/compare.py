@@ -11,7 +11,10 @@ writes into DIR:
   tutorial's formula);
 * ``histogram.png`` – the 256-bin intensity histogram (``ndimage.histogram``);
 * ``statistics.csv`` and ``statistics.json`` – dtype, min, max, mean, median and
-  std of every frame and of the whole stack.
+  std of every frame and of the whole stack (and its ChestX-ray8 findings and view);
+* with ``--line``, ``profile.png`` and ``profile.csv`` – every panel's profile
+  along the line. These two names are compare's own: a run without ``--line``
+  removes an earlier run's.
 
 DIR is replaced as a whole: everything is written into a hidden staging folder
 beside it (``.DIR.compare-staging-<host>-<pid>-<id>``, other files of DIR
@@ -20,7 +23,7 @@ hard-linked in), which then takes DIR's place in one atomic exchange (Linux
 run if killed between). A failure or a kill at any instant leaves DIR with the
 complete old set or the complete new set; staging folders of killed runs are
 removed by the next run. A DIR that cannot be swapped (a mount point, the
-working folder, a read-only parent) gets its five files replaced one by one.
+working folder, a read-only parent) gets its files replaced one by one.
 """
 
 from __future__ import annotations
@@ -310,6 +313,20 @@ def parse_line(text: str) -> tuple[float, float, float, float]:
     return values
 
 
+def _check_line(line, frame_shape) -> None:
+    """Refuse a line that is not four finite numbers or ends over a pixel off the frame."""
+    values = np.asarray(line, dtype=float)
+    rows, cols = frame_shape
+    if values.shape != (4,) or not np.isfinite(values).all():
+        raise ValueError(f"--line needs four finite numbers Y0,X0,Y1,X1, got {line}")
+    ys, xs = values[0::2], values[1::2]
+    if (ys < -1).any() or (ys > rows).any() or (xs < -1).any() or (xs > cols).any():
+        raise ValueError(
+            f"--line {', '.join(f'{v:g}' for v in values)} ends off the {rows}×{cols} "
+            f"frame; pass rows 0–{rows - 1} and columns 0–{cols - 1}"
+        )
+
+
 def write_comparison(
     comparison: ComparisonInput,
     out_dir: str | os.PathLike,
@@ -372,6 +389,8 @@ def write_comparison(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(out_dir)
 
+    if line is not None:
+        _check_line(line, stack.shape[-2:])
     outputs = OUTPUT_FILES + (PROFILE_FILES if line is not None else ())
     steps = len(COMPARISON) + len(outputs)
     if show_progress is None:

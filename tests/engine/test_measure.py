@@ -164,3 +164,59 @@ def test_masks_are_skimage_draws_on_random_regions(seed):
     expected[draw.ellipse(*centre, *radii, shape=shape)] = True
     corners = _ellipse_corners(centre, *radii)
     assert np.array_equal(roi_mask(corners, "ellipse", shape), expected)
+
+
+@pytest.mark.parametrize("kind", ["integer", "half", "horizontal", "collinear", "far"])
+def test_masks_are_skimage_draws_with_vertices_on_pixel_centres(kind):
+    """skimage counts centres on the outline as inside: vertices, edges, every side."""
+    rng = np.random.default_rng(["integer", "half", "horizontal", "collinear", "far"].index(kind))
+    for _ in range(60):
+        shape = tuple(int(n) for n in rng.integers(3, 40, 2))
+        count = int(rng.integers(3, 9))
+        if kind == "far":
+            polygon = rng.uniform(-300, 300, (count, 2))
+        elif kind == "collinear":
+            first, step = rng.integers(-3, shape[0], 2), rng.integers(-3, 4, 2)
+            polygon = np.array([first + k * step for k in range(count)], float)
+        else:
+            division = 1 if kind == "integer" else 2
+            polygon = rng.integers(-3 * division, [(shape[0] + 3) * division,
+                                                   (shape[1] + 3) * division], (count, 2))
+            polygon = polygon / division
+            if kind == "horizontal":
+                polygon[1::2, 0] = polygon[0::2, 0][: len(polygon[1::2])]
+        expected = np.zeros(shape, bool)
+        expected[draw.polygon(polygon[:, 0], polygon[:, 1], shape=shape)] = True
+        assert np.array_equal(roi_mask(polygon, "polygon", shape), expected), polygon.tolist()
+
+
+def test_order_0_profiles_pick_skimages_pixels_on_pixel_boundaries():
+    image = np.arange(31 * 22, dtype=np.float64).reshape(31, 22)
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        start, end = rng.integers(-2, 30, 2).astype(float), rng.integers(-2, 30, 2).astype(float)
+        width = int(rng.integers(1, 8))
+        _, values = line_profile(image, start, end, width=width, order=0)
+        expected = profile_line(image, start, end, linewidth=width, order=0)
+        np.testing.assert_array_equal(values, expected)
+
+
+def test_odd_frames_and_shapes_are_measured_or_refused_plainly():
+    half = np.linspace(0, 1, 100, dtype=np.float16).reshape(10, 10)
+    _, values = line_profile(half, (0, 0), (9, 9))
+    np.testing.assert_allclose(values, profile_line(half.astype(np.float64), (0, 0), (9, 9)))
+    with pytest.raises(ValueError, match="real numbers"):
+        line_profile(np.zeros((4, 4), complex), (0, 0), (3, 3))
+    with pytest.raises(ValueError, match="one 2D frame"):
+        line_profile(np.zeros((0, 5)), (0, 0), (0, 3))
+    square = [[1.5, 1.5], [1.5, 4.5], [4.5, 4.5], [4.5, 1.5]]
+    stack = np.ones((2, 8, 8))
+    (missing,) = roi_statistics(stack, [np.column_stack([np.full(4, 5.0), square])],
+                                ["rectangle"])
+    assert missing["count"] == 0 and missing["mean"] is None  # frame 5 of a 2-frame stack
+    (flat,) = roi_statistics(stack[0], [np.column_stack([np.full(4, 5.0), square])],
+                             ["rectangle"])
+    assert flat["frame"] is None and flat["count"] == 9
+    assert path_length([[0, 0, 0], [0, 3, 4]]) == 5.0  # napari's (frame, row, column)
+    with pytest.raises(ValueError, match="at least two"):
+        path_length([[1, 2]])

@@ -30,10 +30,14 @@ ROI_TYPES = ("rectangle", "ellipse", "polygon")
 
 def _frame(image) -> np.ndarray:
     frame = np.asarray(image)
-    if frame.ndim != 2:
+    if frame.ndim != 2 or frame.size == 0:
         raise ValueError(f"pass one 2D frame (rows, columns), got an array of shape {frame.shape}")
-    if not (np.issubdtype(frame.dtype, np.number) or frame.dtype == bool):
-        raise ValueError(f"the frame must hold numbers, not {frame.dtype}")
+    if frame.dtype == bool:
+        return frame.view(np.uint8)
+    if not np.issubdtype(frame.dtype, np.number) or np.issubdtype(frame.dtype, np.complexfloating):
+        raise ValueError(f"the frame must hold real numbers, not {frame.dtype}")
+    if frame.dtype == np.float16:  # map_coordinates cannot read it
+        return frame.astype(np.float32)
     return frame
 
 
@@ -56,8 +60,10 @@ def _profile_coordinates(start, end, width: int) -> np.ndarray:
     cols = np.linspace(start[1], end[1], samples)
     col_half = (width - 1) * np.sin(-theta) / 2
     row_half = (width - 1) * np.cos(theta) / 2
-    across = np.linspace(-1.0, 1.0, width) if width > 1 else np.zeros(1)
-    return np.stack([rows[:, None] + across * row_half, cols[:, None] + across * col_half])
+    # The same floating-point operations as skimage: order-0 sampling of points
+    # that fall on a pixel boundary then picks the same pixel.
+    return np.stack([np.linspace(rows - row_half, rows + row_half, width, axis=-1),
+                     np.linspace(cols - col_half, cols + col_half, width, axis=-1)])
 
 
 def line_profile(
@@ -103,12 +109,11 @@ def line_profile(
     coordinates = _profile_coordinates(ends[0], ends[1], width)
     # Interpolated in double precision and written as float64: the frame itself is
     # not converted (skimage converts nothing and rounds to the input's dtype).
-    source = frame if frame.dtype != bool else frame.astype(np.uint8)
     samples = ndimage.map_coordinates(
-        source, coordinates, output=np.float64, order=order, mode="reflect",
+        frame, coordinates, output=np.float64, order=order, mode="reflect",
         prefilter=order > 1,
     )
-    values = samples.mean(axis=1)
+    values = np.flip(samples, axis=1).mean(axis=1)  # skimage sums in this order
     d_row, d_col = ends[1] - ends[0]
     distance = np.linspace(0.0, math.hypot(d_row * down, d_col * across), len(values))
     return distance, values
@@ -121,9 +126,7 @@ def path_profile(image, vertices, width: int = 1, order: int = 1, spacing=None):
     follows the last, its first sample (the shared vertex) left out. Distances
     run on along the whole path.
     """
-    points = np.asarray(vertices, dtype=float)
-    if points.ndim != 2 or points.shape[1] != 2 or len(points) < 2:
-        raise ValueError("a path needs at least two (row, column) vertices")
+    points = _path_points(vertices)
     distances, values, offset = [], [], 0.0
     for index, (start, end) in enumerate(zip(points[:-1], points[1:], strict=True)):
         distance, value = line_profile(image, start, end, width, order, spacing)
@@ -134,9 +137,19 @@ def path_profile(image, vertices, width: int = 1, order: int = 1, spacing=None):
     return np.concatenate(distances), np.concatenate(values)
 
 
+def _path_points(vertices) -> np.ndarray:
+    """A path's (row, column) vertices; napari's (frame, row, column) lose the frame."""
+    points = np.asarray(vertices, dtype=float)
+    if points.ndim == 2 and points.shape[1] == 3:
+        points = points[:, 1:]
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) < 2:
+        raise ValueError("a line or path needs at least two (row, column) vertices")
+    return points
+
+
 def path_length(vertices, spacing=None) -> float:
     """The length of a line or path through ``vertices`` (row, column), in mm or pixels."""
-    points = np.asarray(vertices, dtype=float)
+    points = _path_points(vertices)
     down, across = _spacing(spacing)
     steps = np.diff(points, axis=0) * (down, across)
     return float(np.hypot(steps[:, 0], steps[:, 1]).sum())
@@ -190,29 +203,46 @@ def _inside_ellipse(corners: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> 
 
 
 def _inside_polygon(points: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Pixel centres inside the polygon (even-odd rule), one scan line per row.
+    """Pixel centres inside or on the polygon (even-odd rule), as ``skimage.draw.polygon``.
 
-    An edge counts for a row when the row lies in ``[y0, y1)`` of the edge; a
-    centre is inside when an odd number of crossings lie at or beyond it.
+    Two scan-line fills, one with each edge's rows half-open at the top and its
+    columns at the left, one with both at the bottom and right, together hold the
+    centres on the outline too; the vertices at pixel centres are added.
     """
+    inside = _scan_fill(points, rows, cols, closed_high=False)
+    inside |= _scan_fill(points, rows, cols, closed_high=True)
+    on_centres = points[(points == np.round(points)).all(axis=1)].astype(int)
+    on_centres -= (int(rows[0]), int(cols[0]))
+    keep = ((on_centres >= 0) & (on_centres < inside.shape)).all(axis=1)
+    inside[on_centres[keep, 0], on_centres[keep, 1]] = True
+    return inside
+
+
+def _scan_fill(points, rows, cols, closed_high: bool) -> np.ndarray:
+    """One even-odd scan-line fill: an edge counts for the rows in ``[y0, y1)``
+    (``(y0, y1]`` with ``closed_high``), a row's centres fill from each entering
+    crossing to the next, the crossing's own column included at one end."""
     start, end = points, np.roll(points, -1, axis=0)
     low, high = np.minimum(start[:, 0], end[:, 0]), np.maximum(start[:, 0], end[:, 0])
-    spans = (rows[:, None] >= low) & (rows[:, None] < high)
+    row = rows[:, None]
+    spans = (row > low) & (row <= high) if closed_high else (row >= low) & (row < high)
     with np.errstate(divide="ignore", invalid="ignore"):
-        slope = (end[:, 1] - start[:, 1]) / (end[:, 0] - start[:, 0])
-        crossing = start[:, 1] + (rows[:, None] - start[:, 0]) * slope
+        # skimage's order of operations, so that crossings at centres agree
+        crossing = (end[:, 1] - start[:, 1]) * (row - start[:, 0]) / (end[:, 0] - start[:, 0])
+        crossing += start[:, 1]
     crossing = np.where(spans, crossing, np.inf)
     crossing.sort(axis=1)
     width = len(cols)
     change = np.zeros((len(rows), width + 1), dtype=np.int32)
     for pair in range(0, crossing.shape[1] - 1, 2):
         enter, leave = crossing[:, pair], crossing[:, pair + 1]
-        valid = np.isfinite(leave)
-        first = np.clip(np.ceil(enter[valid] - cols[0]), 0, width).astype(int)
-        last = np.clip(np.ceil(leave[valid] - cols[0]), 0, width).astype(int)
-        rows_valid = np.flatnonzero(valid)
-        np.add.at(change, (rows_valid, first), 1)
-        np.add.at(change, (rows_valid, last), -1)
+        valid = np.flatnonzero(np.isfinite(leave))
+        if closed_high:
+            first, last = np.floor(enter[valid] - cols[0]) + 1, np.floor(leave[valid] - cols[0]) + 1
+        else:
+            first, last = np.ceil(enter[valid] - cols[0]), np.ceil(leave[valid] - cols[0])
+        np.add.at(change, (valid, np.clip(first, 0, width).astype(int)), 1)
+        np.add.at(change, (valid, np.clip(last, 0, width).astype(int)), -1)
     return np.cumsum(change[:, :width], axis=1) > 0
 
 
@@ -253,15 +283,18 @@ def roi_statistics(
         if points.shape[1] == 3:
             frame = int(round(points[0, 0]))
             points = points[:, 1:]
-        mask = roi_mask(points, shape_type, data.shape[-2:])
         if data.ndim == 2:
+            frame = None  # one frame: a shape's frame coordinate says nothing
+        mask = roi_mask(points, shape_type, data.shape[-2:])
+        if frame is not None and not 0 <= frame < data.shape[0]:
+            mask[...] = False  # in a frame the stack does not have
+            values = data[:0, mask]
+        elif data.ndim == 2:
             values = data[mask]
         elif frame is None:
             values = data[:, mask]
-        elif 0 <= frame < data.shape[0]:
-            values = data[frame][mask]
         else:
-            values = data[:0, mask]
+            values = data[frame][mask]
         values = np.asarray(values, dtype=np.float64).ravel()
         count = int(mask.sum())
         figures = {
