@@ -8,7 +8,7 @@ to YES only when the file says BurnedInAnnotation NO."""
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from pathlib import Path
 
 from napari_xray.errors import XrayReadError
@@ -83,20 +83,14 @@ def _write_copy(source: Path, target: Path, anonymizer) -> Path:
     anonymizer.anonymize(dataset)
     dataset.remove_private_tags()
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
-                                       dir=target.parent)  # fmt: skip
+    partial = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.partial"
+    # os.open with 0o666 honours the umask, as any new file would (mkstemp: 0600).
+    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(handle, "wb") as out:
             dataset.save_as(out)
-        os.chmod(partial, 0o666 & ~_umask())  # as a new file; mkstemp makes it 0600
         os.replace(partial, target)
     except BaseException:
         Path(partial).unlink(missing_ok=True)
         raise
     return target
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -128,7 +128,7 @@ class WindowLevelWidget(QWidget):
         if layer is None:
             return
         width = max(width, self._least_width())
-        _set_limits(layer, window_limits(level, width, self._function))
+        layer.contrast_limits = window_limits(level, width, self._function)
 
     def _least_width(self) -> float:
         if self._function == "LINEAR":
@@ -158,8 +158,7 @@ class WindowLevelWidget(QWidget):
             return
         self._layer_ref = weakref.ref(layer)
         self._full_range(layer)  # before any preset widens napari's slider range
-        integer = np.issubdtype(layer.dtype, np.integer) or np.issubdtype(layer.dtype, np.bool_)
-        self._function = "LINEAR" if integer else "LINEAR_EXACT"
+        self._function = _convention(layer)
         self._set_decimals(layer)
         layer.events.contrast_limits.connect(self._show_window)
         self._title.setText(f"'{layer.name}'")
@@ -201,15 +200,14 @@ class WindowLevelWidget(QWidget):
             return
         window = self._presets.itemData(index)
         if window is None:
-            integer = np.issubdtype(layer.dtype, np.integer)
-            self._function = "LINEAR" if integer else "LINEAR_EXACT"
+            self._function = _convention(layer)
             limits = self._full_range(layer)
         else:
             # Read back as the header states it; a VOI LUT's span as its exact ends.
             self._function = window["function"] if window["function"] == "LINEAR" \
                 else "LINEAR_EXACT"
             limits = window["limits"]
-        _set_limits(layer, tuple(limits))
+        layer.contrast_limits = tuple(float(v) for v in limits)  # napari widens its range
 
     def _docked(self) -> bool:
         """Whether this widget sits in a dock of the viewer's window that is not closed."""
@@ -271,13 +269,11 @@ def _camera(viewer):
     return scene.camera if scene is not None else viewer.camera
 
 
-def _set_limits(layer, limits: tuple[float, float]) -> None:
-    """Set ``layer``'s contrast limits, widening its slider range to hold them."""
-    low, high = float(limits[0]), float(limits[1])
-    span_low, span_high = layer.contrast_limits_range
-    if low < span_low or high > span_high:
-        layer.contrast_limits_range = (min(low, span_low), max(high, span_high))
-    layer.contrast_limits = (low, high)
+def _convention(layer) -> str:
+    """How WL/WW read a layer without a header's window: LINEAR for integer pixels
+    (DICOM's own), exact ends for floating-point ones."""
+    integer = np.issubdtype(layer.dtype, np.integer) or np.issubdtype(layer.dtype, np.bool_)
+    return "LINEAR" if integer else "LINEAR_EXACT"
 
 
 def _spacing_text(layer) -> str:
