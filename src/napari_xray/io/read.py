@@ -195,6 +195,7 @@ def read_xray_with_metadata(
     XrayReadError, TypeError
         As :func:`read_xray`.
     """
+    entry_file = metadata  # the name is the API's; below, metadata is what this returns
     inputs, given_as_list = as_path_list(path_or_paths)
     limits = read_limits(max_pixels, max_bytes)
     if not inputs:
@@ -255,7 +256,6 @@ def read_xray_with_metadata(
     if len(good) < len(sources):
         data = data[: len(good)]  # the good frames were decoded into the first slices
 
-    entry_file = metadata
     metadata = _metadata(good, _layer_name(inputs))
     if metadata["format"] == "png":
         opened = [path for path in inputs if path_kind(path) == "folder"]
