@@ -217,6 +217,9 @@ def test_odd_frames_and_shapes_are_measured_or_refused_plainly():
     (flat,) = roi_statistics(stack[0], [np.column_stack([np.full(4, 5.0), square])],
                              ["rectangle"])
     assert flat["frame"] is None and flat["count"] == 9
+    (over_stack,) = roi_statistics(stack, [square], ["rectangle"])  # a 2D shape: every frame
+    assert over_stack["frame"] is None and over_stack["area_px"] == 9
+    assert over_stack["count"] == 2 * 9  # the pixels measured, both frames'
     assert path_length([[0, 0, 0], [0, 3, 4]]) == 5.0  # napari's (frame, row, column)
     with pytest.raises(ValueError, match="at least two"):
         path_length([[1, 2]])

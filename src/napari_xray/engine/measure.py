@@ -16,11 +16,14 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = [
+    "FIGURES",
     "ROI_TYPES",
     "line_profile",
     "path_length",
     "path_profile",
+    "region_statistics",
     "roi_mask",
+    "roi_window",
     "roi_statistics",
 ]
 
@@ -155,13 +158,19 @@ def path_length(vertices, spacing=None) -> float:
     return float(np.hypot(steps[:, 0], steps[:, 1]).sum())
 
 
-def roi_mask(vertices, shape_type: str, frame_shape) -> np.ndarray:
-    """The pixels of one region as a bool mask of ``frame_shape``: those whose centre lies
-    inside it (what ``skimage.draw.polygon`` and ``skimage.draw.ellipse`` give).
+def roi_window(vertices, shape_type: str, frame_shape) -> tuple[tuple[slice, slice], np.ndarray]:
+    """Where one region lies in a frame: its bounding box, clipped to ``frame_shape``,
+    and the pixels inside it there (those whose centre lies inside the region, as
+    ``skimage.draw.polygon`` and ``skimage.draw.ellipse`` decide).
 
     ``vertices`` are napari's (row, column) points of a ``rectangle``, ``polygon``
     or ``ellipse`` (the four corners of its bounding box, which may be turned).
-    Only the region's bounding box is examined.
+
+    Returns
+    -------
+    ((rows, columns), inside)
+        Two slices into the frame and a bool array of their shape (empty when the
+        region lies off the frame).
     """
     points = np.asarray(vertices, dtype=float)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
@@ -172,20 +181,55 @@ def roi_mask(vertices, shape_type: str, frame_shape) -> np.ndarray:
         )
     if shape_type == "ellipse" and len(points) != 4:
         raise ValueError("an ellipse needs the four corners of its bounding box")
-    mask = np.zeros(tuple(frame_shape), dtype=bool)
+    height, width = (int(n) for n in frame_shape)
     top, left = np.maximum(np.ceil(points.min(axis=0)).astype(int), 0)
-    bottom = min(int(np.floor(points[:, 0].max())) + 1, mask.shape[0])
-    right = min(int(np.floor(points[:, 1].max())) + 1, mask.shape[1])
-    if bottom <= top or right <= left:
-        return mask
+    bottom = max(min(int(np.floor(points[:, 0].max())) + 1, height), top)
+    right = max(min(int(np.floor(points[:, 1].max())) + 1, width), left)
+    window = (slice(int(top), bottom), slice(int(left), right))
     rows = np.arange(top, bottom, dtype=float)
     cols = np.arange(left, right, dtype=float)
+    if not (len(rows) and len(cols)):
+        return window, np.zeros((len(rows), len(cols)), dtype=bool)
     if shape_type == "ellipse":
-        inside = _inside_ellipse(points, rows, cols)
-    else:
-        inside = _inside_polygon(points, rows, cols)
-    mask[top:bottom, left:right] = inside
+        return window, _inside_ellipse(points, rows, cols)
+    return window, _inside_polygon(points, rows, cols)
+
+
+def roi_mask(vertices, shape_type: str, frame_shape) -> np.ndarray:
+    """The pixels of one region as a bool mask of ``frame_shape`` (see :func:`roi_window`)."""
+    window, inside = roi_window(vertices, shape_type, frame_shape)
+    mask = np.zeros(tuple(frame_shape), dtype=bool)
+    mask[window] = inside
     return mask
+
+
+#: The figures :func:`region_statistics` gives for a region's values.
+FIGURES = ("mean", "std", "min", "max", "median")
+
+
+def region_statistics(data, window, spacing=None) -> dict:
+    """Count, area and figures of the pixels ``window`` (from :func:`roi_window`) marks,
+    in one frame ``(H, W)`` or in every frame of a stack ``(N, H, W)``.
+
+    Returns
+    -------
+    dict
+        ``count`` (pixels measured, frames included), ``area_px`` (the region's
+        pixels in one frame), ``area_mm2`` (None without ``spacing``) and the
+        :data:`FIGURES` in float64 (None when the region holds no pixel).
+    """
+    (rows, cols), inside = window
+    down, across = _spacing(spacing)
+    values = np.asarray(data)[..., rows, cols][..., inside]
+    values = values.astype(np.float64, copy=False).ravel()
+    area = int(inside.sum())
+    figures = {
+        "mean": float(values.mean()), "std": float(values.std()),
+        "min": float(values.min()), "max": float(values.max()),
+        "median": float(np.median(values)),
+    } if values.size else dict.fromkeys(FIGURES)  # fmt: skip
+    return {"count": int(values.size), "area_px": area,
+            "area_mm2": area * down * across if spacing is not None else None, **figures}
 
 
 def _inside_ellipse(corners: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -266,14 +310,16 @@ def roi_statistics(
     -------
     list of dict
         Per region: ``index`` (its place in the layer), ``shape_type``, ``frame``
-        (or None for the stack), ``count`` and ``area_px`` (pixels), ``area_mm2``
-        (None without spacing), ``mean``, ``std``, ``min``, ``max``, ``median``
-        (float64; None for a region with no pixel).
+        (or None for the stack), then :func:`region_statistics`: ``count`` (the
+        pixels measured, over every frame for the stack), ``area_px`` (the region's
+        pixels in a frame), ``area_mm2`` (None without spacing), ``mean``, ``std``,
+        ``min``, ``max``, ``median`` (float64; None for a region with no pixel, or
+        one in a frame the stack does not have).
     """
     data = np.asarray(image)
     if data.ndim not in (2, 3):
         raise ValueError(f"pass a frame (H, W) or a stack (N, H, W), got shape {data.shape}")
-    down, across = _spacing(spacing)
+    _spacing(spacing)
     rows = []
     for index, (vertices, shape_type) in enumerate(zip(shapes_data, shape_types, strict=True)):
         if shape_type not in ROI_TYPES:
@@ -285,26 +331,13 @@ def roi_statistics(
             points = points[:, 1:]
         if data.ndim == 2:
             frame = None  # one frame: a shape's frame coordinate says nothing
-        mask = roi_mask(points, shape_type, data.shape[-2:])
-        if frame is not None and not 0 <= frame < data.shape[0]:
-            mask[...] = False  # in a frame the stack does not have
-            values = data[:0, mask]
-        elif data.ndim == 2:
-            values = data[mask]
-        elif frame is None:
-            values = data[:, mask]
+        window = roi_window(points, shape_type, data.shape[-2:])
+        if frame is None:
+            measured = data
+        elif 0 <= frame < data.shape[0]:
+            measured = data[frame]
         else:
-            values = data[frame][mask]
-        values = np.asarray(values, dtype=np.float64).ravel()
-        count = int(mask.sum())
-        figures = {
-            "mean": float(values.mean()), "std": float(values.std()),
-            "min": float(values.min()), "max": float(values.max()),
-            "median": float(np.median(values)),
-        } if values.size else dict.fromkeys(("mean", "std", "min", "max", "median"))  # fmt: skip
-        rows.append({
-            "index": index, "shape_type": shape_type, "frame": frame, "count": count,
-            "area_px": count, "area_mm2": count * down * across if spacing is not None else None,
-            **figures,
-        })  # fmt: skip
+            measured = data[:0]  # in a frame the stack does not have: no pixel
+        rows.append({"index": index, "shape_type": shape_type, "frame": frame,
+                     **region_statistics(measured, window, spacing)})  # fmt: skip
     return rows
