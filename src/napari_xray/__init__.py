@@ -32,6 +32,8 @@ _PUBLIC = {
     # statistics and measurements
     "image_statistics": "engine.statistics",
     "line_profile": "engine.measure",
+    "path_profile": "engine.measure",
+    "path_length": "engine.measure",
     "roi_statistics": "engine.measure",
     "intensity_histogram": "engine.statistics",
     # files and sample data

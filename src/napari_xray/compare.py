@@ -281,24 +281,10 @@ def _profile_rows(results, frame_index: int, line, spacing):
 
 
 def _save_profile(distance, columns, unit: str, title: str, png: Path, table: Path) -> None:
-    plt = _matplotlib_pyplot()
-    figure, axis = plt.subplots(figsize=(9, 4.5), dpi=100)
-    for name, values in columns.items():
-        low, high = float(np.min(values)), float(np.max(values))
-        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
-        axis.plot(distance, scaled, label=name, linewidth=1)
-    axis.set_xlabel(f"distance along the line ({unit})")
-    axis.set_ylabel("each panel scaled to its own range (0–1)")
-    axis.set_title(title, fontsize=10)
-    axis.legend(fontsize=7, ncol=3)
-    figure.tight_layout()
-    figure.savefig(png, metadata={"Title": title})
-    plt.close(figure)
-    with open(table, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([f"distance_{unit}", *columns])
-        for row in zip(distance, *columns.values(), strict=True):
-            writer.writerow([repr(float(v)) for v in row])
+    from napari_xray.io.measurements import write_profile_csv, write_profile_png
+
+    write_profile_png(png, distance, columns, unit, title=title)
+    write_profile_csv(table, distance, columns, unit)
 
 
 def parse_line(text: str) -> tuple[float, float, float, float]:

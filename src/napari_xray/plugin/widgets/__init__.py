@@ -2,6 +2,7 @@
 
 from napari_xray.plugin.widgets.compare import CompareWidget
 from napari_xray.plugin.widgets.frame_panel import FramePanelWidget
+from napari_xray.plugin.widgets.line_profile import LineProfileWidget
 from napari_xray.plugin.widgets.operation import (
     CannyWidget,
     GradientWidget,
@@ -10,6 +11,7 @@ from napari_xray.plugin.widgets.operation import (
     PrewittWidget,
     SobelWidget,
 )
+from napari_xray.plugin.widgets.roi_statistics import RoiStatisticsWidget
 from napari_xray.plugin.widgets.statistics import StatisticsWidget
 from napari_xray.plugin.widgets.window_level import WindowLevelWidget
 
@@ -18,9 +20,11 @@ __all__ = [
     "CompareWidget",
     "FramePanelWidget",
     "GradientWidget",
+    "LineProfileWidget",
     "LogWidget",
     "MaskWidget",
     "PrewittWidget",
+    "RoiStatisticsWidget",
     "SobelWidget",
     "StatisticsWidget",
     "WindowLevelWidget",
