@@ -10,7 +10,10 @@ Writes
   panels side by side in napari's grid view;
 * ``boxes.png``: the series opened from a folder that also holds the data set's
   entry rows and a box file in its format (made for the picture: the data set has
-  no boxes for patient 11), frame 000 with its box and the Frame details dock.
+  no boxes for patient 11), frame 000 with its box and the Frame details dock;
+* ``profile.png``: frame 4 with its LoG (σ = 3) and gradient magnitude (σ = 2) and the
+  Line profile dock, along a line across the lower edge of a rib: the LoG's zero
+  crossing and the gradient's peak lie on the edge.
 
 The real frames come from ``NAPARI_XRAY_DATA_DIR`` (or the download cache); when
 they are unavailable the synthetic phantom is used and the script says so.
@@ -78,7 +81,8 @@ def main(argv=None) -> int:
     viewer.screenshot(str(out / "compare-grid.png"), canvas_only=False)
     viewer.close()
     _boxes_screenshot(app, out / "boxes.png")
-    for name in ("series.png", "compare-grid.png", "boxes.png"):
+    _profile_screenshot(app, out / "profile.png")
+    for name in ("series.png", "compare-grid.png", "boxes.png", "profile.png"):
         print(out / name)
     return 0
 
@@ -118,6 +122,40 @@ def _boxes_screenshot(app, path: Path) -> None:
         _settle(app, viewer)
         viewer.screenshot(str(path), canvas_only=False)
         viewer.close()
+
+
+#: A line down across the lower edge of a rib in frame 4 (row, column; pixels).
+RIB_EDGE_LINE = ((232.0, 720.0), (292.0, 720.0))
+
+
+def _profile_screenshot(app, path: Path) -> None:
+    """Frame 4, its LoG and gradient magnitude, and the profile across a rib's edge."""
+    import napari
+    import numpy as np
+    from qtpy.QtCore import Qt
+
+    from napari_xray.plugin.console import add_filter
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(*WINDOW_SIZE)
+    (series,) = viewer.open_sample("napari-xray", "series")
+    add_filter(viewer, series, "log", sigma=3.0)
+    add_filter(viewer, series, "gradient", sigma=2.0)
+    for layer in viewer.layers[1:]:
+        layer.visible = False
+    dock_widget, dock = viewer.window.add_plugin_dock_widget("napari-xray", "Line profile")
+    viewer.window._qt_window.resizeDocks([dock_widget], [560], Qt.Orientation.Horizontal)
+    dock.image_layer = series
+    lines = viewer.add_shapes([np.array(RIB_EDGE_LINE)], shape_type="line", ndim=2,
+                              edge_color="yellow", edge_width=3, name="rib edge")
+    dock.shapes_layer = lines
+    viewer.dims.set_current_step(0, 4)
+    viewer.layers.selection.active = series
+    viewer.scene.camera.center = (262.0, 720.0)
+    viewer.scene.camera.zoom = 3.0
+    _settle(app, viewer)
+    viewer.screenshot(str(path), canvas_only=False)
+    viewer.close()
 
 
 if __name__ == "__main__":

@@ -132,11 +132,16 @@ def test_line_profile_from_the_menu_follows_the_line_the_slider_and_the_results(
         (length,) = dock.lengths
         assert length["length"] == pytest.approx(np.hypot(d_row * down, d_col * across))
         assert dock._table.item(0, 3).text() == f"{length['length']:.2f} mm"
-        # What the plot shows: each curve scaled to its own range.
-        for curve, values in zip(dock._figure.axes[0].lines, profile["columns"].values(),
-                                 strict=True):
+        # What the plot shows: each curve scaled to its own range, and the LoG's zero
+        # level (where its zero crossings, the edges, lie) dotted.
+        axis = dock._figure.axes[0]
+        curves = [line for line in axis.lines if not line.get_label().startswith("_")]
+        for curve, values in zip(curves, profile["columns"].values(), strict=True):
             low, high = values.min(), values.max()
             np.testing.assert_allclose(curve.get_ydata(), (values - low) / (high - low))
+        (zero,) = [line for line in axis.lines if line.get_linestyle() == ":"]
+        values = profile["columns"][log.name]
+        assert zero.get_ydata()[0] == pytest.approx(-values.min() / np.ptp(values))
 
     check(4)  # napari opens the stack at its middle frame
     viewer.dims.set_current_step(0, 1)
@@ -166,6 +171,7 @@ def test_line_profile_from_the_menu_follows_the_line_the_slider_and_the_results(
     qtbot.waitUntil(lambda: len(dock._figure.axes) == 3, timeout=WAIT_MS)
     for axis, values in zip(dock._figure.axes, dock.profile["columns"].values(), strict=True):
         np.testing.assert_array_equal(axis.lines[0].get_ydata(), values)
+    assert [line.get_ydata()[0] for line in dock._figure.axes[1].lines[1:]] == [0.0]
 
     # Width: the mean across 5 pixels, as skimage's linewidth.
     dock.width = 5

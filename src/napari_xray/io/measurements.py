@@ -21,6 +21,8 @@ __all__ = [
     "ROI_COLUMNS",
     "draw_profiles",
     "normalised",
+    "signed",
+    "zero_level",
     "write_profile_csv",
     "write_profile_png",
     "write_roi_csv",
@@ -38,6 +40,19 @@ def normalised(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
 
+def signed(values: np.ndarray) -> bool:
+    """Whether a profile crosses zero (then its zero level is drawn: the LoG's edges)."""
+    return bool(np.min(values) < 0 < np.max(values))
+
+
+def zero_level(values: np.ndarray, scaled: bool) -> float:
+    """Where a profile's zero lies on its plot: 0, or its place in the scaled range."""
+    if not scaled:
+        return 0.0
+    low, high = float(np.min(values)), float(np.max(values))
+    return -low / (high - low)
+
+
 def draw_profiles(
     figure,
     distance: np.ndarray,
@@ -51,12 +66,15 @@ def draw_profiles(
 
     With ``scaled``, one plot holds every profile scaled to its own range (0–1);
     otherwise each profile gets its own plot, in its own units, one above the
-    other on a shared distance axis.
+    other on a shared distance axis. A profile that crosses zero (a Laplacian of
+    Gaussian) has its zero level drawn dotted in its colour, so that its zero
+    crossings, the edges it marks, can be read off.
 
     Returns
     -------
     dict
-        ``{name: Line2D}``, for updating the curves in place.
+        ``{name: (curve, zero line or None)}`` (matplotlib Line2D), for updating
+        the plot in place.
     """
     figure.clear()
     lines = {}
@@ -67,7 +85,12 @@ def draw_profiles(
         axes = list(grid[:, 0])
     for axis, (name, values) in zip(axes, columns.items(), strict=False):
         shown = normalised(values) if scaled else np.asarray(values, dtype=np.float64)
-        (lines[name],) = axis.plot(distance, shown, label=name, linewidth=1)
+        (curve,) = axis.plot(distance, shown, label=name, linewidth=1)
+        zero = None
+        if signed(values):
+            zero = axis.axhline(zero_level(values, scaled), color=curve.get_color(),
+                                linestyle=":", linewidth=0.9)  # fmt: skip
+        lines[name] = (curve, zero)
         if not scaled:
             axis.set_ylabel(name, fontsize=7, rotation=0, ha="right", va="center")
             axis.tick_params(labelsize=7)

@@ -28,8 +28,10 @@ from napari_xray.engine.measure import path_length, path_profile
 from napari_xray.io.measurements import (
     draw_profiles,
     normalised,
+    signed,
     write_profile_csv,
     write_profile_png,
+    zero_level,
 )
 from napari_xray.plugin.layers import displayed_frame
 from napari_xray.plugin.measuring import frame_spacing, placed_shapes
@@ -253,7 +255,8 @@ class LineProfileWidget(MeasureDock):
     def _draw_profile(self, image) -> None:
         profile = self.profile
         columns = self._labelled(profile)
-        layout = (tuple(columns), self.scaled, profile["unit"])
+        crossing = tuple(signed(values) for values in columns.values())
+        layout = (tuple(columns), self.scaled, profile["unit"], crossing)
         if layout != self._drawn_layout:
             self._curves = draw_profiles(self._figure, profile["distance"], columns,
                                          profile["unit"], scaled=self.scaled,
@@ -261,8 +264,10 @@ class LineProfileWidget(MeasureDock):
             self._drawn_layout = layout
         else:  # the same curves: move them (much cheaper than building the axes again)
             for name, values in columns.items():
-                curve = self._curves[name]
+                curve, zero = self._curves[name]
                 curve.set_data(profile["distance"], normalised(values) if self.scaled else values)
+                if zero is not None:
+                    zero.set_ydata([zero_level(values, self.scaled)] * 2)
             for axis in self._figure.axes:
                 axis.relim()
                 axis.autoscale_view()
