@@ -15,8 +15,10 @@ from napari_xray.engine.measure import (
     line_profile,
     path_length,
     path_profile,
+    region_statistics,
     roi_mask,
     roi_statistics,
+    roi_window,
 )
 
 SPACING = (0.336, 0.41015625)  # 00000011_001: down, across (mm)
@@ -223,3 +225,37 @@ def test_odd_frames_and_shapes_are_measured_or_refused_plainly():
     assert path_length([[0, 0, 0], [0, 3, 4]]) == 5.0  # napari's (frame, row, column)
     with pytest.raises(ValueError, match="at least two"):
         path_length([[1, 2]])
+
+
+@pytest.mark.parametrize("dtype", [bool, np.uint8, np.uint16, np.int16, np.int32, np.float32,
+                                   np.float64])
+def test_region_figures_equal_numpy_on_float64_for_every_dtype(dtype):
+    """The histogram route (bool, uint8, uint16) and the partition route give NumPy's
+    figures of the region's values as float64, for odd and even counts and stacks."""
+    rng = np.random.default_rng(11)
+    if dtype is bool:
+        stack = rng.random((3, 40, 50)) < 0.3
+    elif np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        stack = rng.integers(max(info.min, -50_000), min(info.max, 70_000), (3, 40, 50),
+                             endpoint=True).astype(dtype)
+    else:
+        stack = (rng.normal(0, 40, (3, 40, 50))).astype(dtype)
+    for _ in range(25):
+        polygon = rng.uniform([-5, -5], [45, 55], (int(rng.integers(3, 8)), 2))
+        window = roi_window(polygon, "polygon", stack.shape[1:])
+        mask = roi_mask(polygon, "polygon", stack.shape[1:])
+        for data, values in ((stack[1], stack[1][mask]), (stack, stack[:, mask])):
+            values = np.asarray(values, np.float64).ravel()
+            figures = region_statistics(data, window)
+            assert figures["count"] == values.size and figures["area_px"] == mask.sum()
+            if not values.size:
+                assert figures["median"] is None
+                continue
+            for name, reference in (("mean", np.mean), ("std", np.std), ("min", np.min),
+                                    ("max", np.max), ("median", np.median)):
+                assert figures[name] == pytest.approx(float(reference(values)), rel=1e-12,
+                                                      abs=1e-9), name
+    with_nan = np.array([[1.0, np.nan], [3.0, 4.0]])
+    everything = ((slice(0, 2), slice(0, 2)), np.ones((2, 2), bool))
+    assert np.isnan(region_statistics(with_nan, everything)["median"])

@@ -182,8 +182,11 @@ class MeasureDock(QWidget):
         self._image.reset_choices()
         self._shapes.reset_choices()
         source = input_of(self.viewer, active)
-        if source is not None and any(layer is source for _, layer in self._image_choices()):
+        images = [layer for _, layer in self._image_choices()]
+        if any(layer is source for layer in images):
             self._image.value = source
+        elif images:
+            self._image.value = images[0]
         shapes = self._shapes_choices()
         if any(layer is active for _, layer in shapes):
             self._shapes.value = active

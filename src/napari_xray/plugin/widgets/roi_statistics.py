@@ -100,7 +100,9 @@ class RoiStatisticsWidget(MeasureDock):
         self._table.setHorizontalHeaderLabels(list(HEADERS))
         self._table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self._table.verticalHeader().setVisible(False)
-        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        # Sized to the contents when rows come or go: ResizeToContents would measure
+        # every column again for each cell set (1 ms a cell).
+        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.Interactive)
         self._table.setMinimumHeight(160)
         self.content.layout().addWidget(self._table, 1)
         self.add_exports(("Export CSV…", ".csv", self.export_csv))
@@ -241,12 +243,22 @@ class RoiStatisticsWidget(MeasureDock):
         raise ValueError(f"'{name}' is not a result of the image measured")
 
     def _fill_table(self) -> None:
-        self._table.setRowCount(len(self.rows))
+        table = self._table
+        table.setUpdatesEnabled(False)
+        resize = table.rowCount() != len(self.rows)
+        table.setRowCount(len(self.rows))
         for row, entry in enumerate(self.rows):
             figures_pending = entry["frame"] == STACK and entry["count"] is None
             for column, name in enumerate(ROI_COLUMNS):
                 text = "…" if figures_pending and column >= 4 else _text(entry[name])
-                self._table.setItem(row, column, QTableWidgetItem(text))
+                item = table.item(row, column)
+                if item is None:  # new cells; existing ones change their text only (cheap)
+                    table.setItem(row, column, QTableWidgetItem(text))
+                elif item.text() != text:
+                    item.setText(text)
+        if resize:
+            table.resizeColumnsToContents()
+        table.setUpdatesEnabled(True)
 
     def _start_stack_worker(self) -> None:
         from napari.qt.threading import create_worker
