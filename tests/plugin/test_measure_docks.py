@@ -293,17 +293,18 @@ def test_shapes_in_their_own_coordinates_and_frames_measure_the_right_pixels(
     rng = np.random.default_rng(7)
     stack = rng.integers(0, 4000, (3, 64, 80)).astype(np.uint16)
     viewer = make_napari_viewer()
-    viewer.add_image(stack, name="detector", scale=(1, 0.5, 0.25),
-                     metadata={"pixel_spacing": (0.5, 0.25)})
-    _dock, profile_dock = viewer.window.add_plugin_dock_widget("napari-xray", "Line profile")
-    _dock, roi_dock = viewer.window.add_plugin_dock_widget("napari-xray", "ROI statistics")
+    detector = viewer.add_image(stack, name="detector", scale=(1, 0.5, 0.25),
+                                metadata={"pixel_spacing": (0.5, 0.25)})
     # World coordinates (mm): the line from (5, 2.5) to (25, 17.5) mm, drawn in frame 2.
     shapes = viewer.add_shapes(ndim=3, name="marks")
     shapes.add_lines(np.array([[2, 5.0, 2.5], [2, 25.0, 17.5]]))
     shapes.add_rectangles(np.array([[2, 4.0, 2.0], [2, 4.0, 10.0], [2, 12.0, 10.0],
                                     [2, 12.0, 2.0]]))
-    profile_dock.shapes_layer = shapes
-    roi_dock.shapes_layer = shapes
+    viewer.layers.selection.active = shapes  # the docks still find the image
+    _dock, profile_dock = viewer.window.add_plugin_dock_widget("napari-xray", "Line profile")
+    _dock, roi_dock = viewer.window.add_plugin_dock_widget("napari-xray", "ROI statistics")
+    assert profile_dock.image_layer is detector and profile_dock.shapes_layer is shapes
+    assert roi_dock.image_layer is detector and roi_dock.shapes_layer is shapes
     viewer.dims.set_current_step(0, 0)  # the shapes still measure their own frame, 2
     qtbot.waitUntil(lambda: profile_dock.profile is not None and bool(roi_dock.rows),
                     timeout=WAIT_MS)
@@ -323,3 +324,46 @@ def test_shapes_in_their_own_coordinates_and_frames_measure_the_right_pixels(
     assert frame_row["area_mm2"] == pytest.approx(rows.size * 0.5 * 0.25)
     assert stack_row["mean"] == pytest.approx(stack[:, rows, cols].mean(), rel=1e-12)
     assert stack_row["area_mm2"] == pytest.approx(rows.size * 0.5 * 0.25)
+
+
+def test_the_docks_say_what_is_missing_and_measure_a_single_frame(make_napari_viewer, qtbot):
+    """No image, an RGB image, no shape, a 2D frame without a pixel size: each says so
+    or measures in pixels; an export with nothing to export is refused."""
+    viewer = make_napari_viewer()
+    _dock, profile_dock = viewer.window.add_plugin_dock_widget("napari-xray", "Line profile")
+    _dock, roi_dock = viewer.window.add_plugin_dock_widget("napari-xray", "ROI statistics")
+    assert "Choose an image" in profile_dock.status and "Choose an image" in roi_dock.status
+    assert profile_dock.start_drawing() is None and "Choose an image first" in profile_dock.status
+
+    colour = viewer.add_image(np.zeros((20, 30, 3), np.uint8), rgb=True, name="photo")
+    qtbot.waitUntil(lambda: profile_dock.image_layer is colour, timeout=WAIT_MS)
+    profile_dock.refresh()
+    assert "not a grayscale" in profile_dock.status
+
+    frame = np.arange(40 * 60, dtype=np.float32).reshape(40, 60)
+    plain = viewer.add_image(frame, name="frame")
+    profile_dock.image_layer = roi_dock.image_layer = plain
+    qtbot.waitUntil(lambda: "Draw a line" in profile_dock.status, timeout=WAIT_MS)
+    with pytest.raises(ValueError, match="draw a line first"):
+        profile_dock.export_csv("unused.csv")
+    with pytest.raises(ValueError, match="draw one first"):
+        roi_dock.export_csv("unused.csv")
+
+    regions = roi_dock.start_drawing()
+    assert regions.name == "regions" and regions.mode == "add_rectangle"
+    regions.add_ellipses(np.array([[10.0, 10.0], [10.0, 50.0], [30.0, 50.0], [30.0, 10.0]]))
+    regions.add_paths(np.array([[5.0, 5.0], [5.0, 25.0], [35.0, 25.0]]))
+    profile_dock.shapes_layer = regions
+    qtbot.waitUntil(lambda: profile_dock.profile is not None and bool(roi_dock.rows),
+                    timeout=WAIT_MS)
+    profile = profile_dock.profile
+    assert profile["frame"] is None and profile["unit"] == "px" and profile["shape"] == 1
+    expected = np.concatenate([profile_line(frame.astype(float), (5, 5), (5, 25)),
+                               profile_line(frame.astype(float), (5, 25), (35, 25))[1:]])
+    np.testing.assert_allclose(profile["columns"]["frame"], expected, rtol=1e-12)
+    assert profile["distance"][-1] == pytest.approx(50.0)
+    assert [entry["length"] for entry in profile_dock.lengths] == [pytest.approx(50.0)]
+    (row,) = roi_dock.rows  # a 2D frame: no stack row
+    rows, cols = draw.ellipse(20, 30, 10, 20, shape=frame.shape)
+    assert row["frame"] is None and row["count"] == rows.size and row["area_mm2"] is None
+    assert row["mean"] == pytest.approx(frame[rows, cols].mean(), rel=1e-12)
