@@ -163,7 +163,9 @@ def test_line_profile_from_the_menu_follows_the_line_the_slider_and_the_results(
     moved, values = seen[0]
     assert not np.array_equal(moved, before)
     np.testing.assert_allclose(values, _expected_profile(series, 1, moved), rtol=1e-12)
-    qtbot.waitUntil(lambda: np.array_equal(dock.profile["distance"][[0]], [0.0]), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: np.allclose(dock.profile["columns"][series.name],
+                                        _expected_profile(series, 1, lines.data[0])),
+                    timeout=WAIT_MS)
     check(1)
 
     # Each layer in its own units: one plot each, the raw values.
@@ -267,8 +269,30 @@ def test_roi_statistics_from_the_menu_follow_the_regions_the_slider_and_the_choi
     qtbot.waitUntil(lambda: dock.rows[0]["mean"] == pytest.approx(moved_mean), timeout=WAIT_MS)
     check(7, [series, log])
 
+    # The LoG again with another σ: napari-xray refills the same layer, and the stack's
+    # figures are computed again.
+    nx.add_filter(viewer, series, "log", sigma=5.0)
+    assert log.metadata["napari_xray"]["parameters"]["sigma"] == 5.0
+    qtbot.waitUntil(lambda: dock.rows[2]["layer"] == log.name and dock.rows[3]["mean"]
+                    == pytest.approx(float(np.mean(log.data[:, rows, cols], dtype=np.float64))),
+                    timeout=WAIT_MS)
+    check(7, [series, log])
+
+    # Renaming the image: its results follow it, and the rows say the new names.
+    series.name = "patient 11"
+    qtbot.waitUntil(lambda: dock.rows[0]["layer"] == "patient 11", timeout=WAIT_MS)
+    assert log.metadata["napari_xray"]["input_layer"] == "patient 11"
+    check(7, [series, log])
+
+    # A projection napari makes of a result is not a result of the stack.
+    projection = viewer.add_image(log.data.max(axis=0), name="max projection",
+                                  metadata={"napari_xray": dict(log.metadata["napari_xray"])})
+    dock.schedule()
+    qtbot.wait(100)
+    assert projection.name not in {row["layer"] for row in dock.rows}
+
     # Leaving the LoG out; the scripting function gives the same figures.
-    dock.set_layer_measured(log.name, False)
+    dock.set_layer_measured(log, False)
     qtbot.waitUntil(lambda: all(r["layer"] == series.name for r in dock.rows), timeout=WAIT_MS)
     check(7, [series])
     scripted = nx.roi_statistics(series.data[7], regions.data, regions.shape_type,

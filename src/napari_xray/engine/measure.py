@@ -221,6 +221,8 @@ def region_statistics(data, window, spacing=None) -> dict:
     (rows, cols), inside = window
     down, across = _spacing(spacing)
     data = np.asarray(data)
+    if data.ndim not in (2, 3):
+        raise ValueError(f"pass a frame (H, W) or a stack (N, H, W), got shape {data.shape}")
     # Frame by frame: a 2D mask after an Ellipsis is a slow path of NumPy's indexing.
     parts = [plane[rows, cols][inside] for plane in ([data] if data.ndim == 2 else data)]
     values = np.concatenate(parts) if parts else np.empty(0, data.dtype)

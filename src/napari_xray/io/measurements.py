@@ -34,22 +34,30 @@ ROI_COLUMNS = ("roi", "shape_type", "layer", "frame", "count", "area_px", "area_
 
 
 def normalised(values: np.ndarray) -> np.ndarray:
-    """``values`` scaled to their own range, 0 to 1 (all zeros when they are flat)."""
+    """``values`` scaled to their own range, 0 to 1 (all zeros when they are flat; NaN
+    stays NaN, a gap in the curve)."""
     values = np.asarray(values, dtype=np.float64)
-    low, high = float(np.min(values)), float(np.max(values))
+    low, high = _range(values)
     return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+def _range(values: np.ndarray) -> tuple[float, float]:
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
 
 
 def signed(values: np.ndarray) -> bool:
     """Whether a profile crosses zero (then its zero level is drawn: the LoG's edges)."""
-    return bool(np.min(values) < 0 < np.max(values))
+    low, high = _range(values)
+    return low < 0 < high
 
 
 def zero_level(values: np.ndarray, scaled: bool) -> float:
     """Where a profile's zero lies on its plot: 0, or its place in the scaled range."""
     if not scaled:
         return 0.0
-    low, high = float(np.min(values)), float(np.max(values))
+    low, high = _range(values)
     return -low / (high - low)
 
 
@@ -112,7 +120,8 @@ def _replace_with(path: str | os.PathLike, write: Callable[[IO], None], binary=F
         raise FileNotFoundError(f"folder {folder} does not exist; create it first")
     partial = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.partial"
     try:
-        with open(partial, "xb") if binary else open(partial, "x", newline="") as handle:
+        with (open(partial, "xb") if binary else
+              open(partial, "x", newline="", encoding="utf-8")) as handle:
             write(handle)
         os.replace(partial, path)
     except BaseException:

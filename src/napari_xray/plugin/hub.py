@@ -64,4 +64,35 @@ def viewer_hub(viewer: napari.Viewer) -> ViewerHub:
     hub = _HUBS.get(viewer)
     if hub is None:
         hub = _HUBS[viewer] = ViewerHub()
+        _follow_renames(viewer)
     return hub
+
+
+def _follow_renames(viewer: napari.Viewer) -> None:
+    """Keep the results' ``input_layer`` (a layer name) true when their input is renamed."""
+    from napari_xray.plugin.layers import METADATA_KEY, unwrap
+
+    names: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    viewer_ref = weakref.ref(viewer)
+
+    def renamed(event) -> None:
+        layer, owner = unwrap(event.source), viewer_ref()
+        old, new = names.get(layer), layer.name
+        names[layer] = new
+        if owner is None or old is None or old == new:
+            return
+        for other in owner.layers:
+            entry = other.metadata.get(METADATA_KEY) if isinstance(other.metadata, dict) else None
+            if isinstance(entry, dict) and entry.get("input_layer") == old and other is not layer:
+                entry["input_layer"] = new
+
+    def watch(layer) -> None:
+        layer = unwrap(layer)
+        if layer not in names:
+            names[layer] = layer.name
+            layer.events.name.connect(renamed)
+
+    for layer in getattr(viewer, "layers", ()):
+        watch(layer)
+    if hasattr(viewer, "layers"):
+        viewer.layers.events.inserted.connect(lambda event: watch(event.value))

@@ -75,7 +75,7 @@ def input_of(viewer: napari.Viewer, layer: Layer | None) -> Layer | None:
 
 def results_of(viewer: napari.Viewer, layer: Layer) -> list[Layer]:
     """The napari-xray results of ``layer`` in ``viewer`` (Compare all's too), in layer
-    list order, that hold frames of its shape."""
+    list order, of its shape (not, e.g., a projection napari made of one of them)."""
     from napari.layers import Image, Labels
 
     results = []
@@ -85,7 +85,7 @@ def results_of(viewer: napari.Viewer, layer: Layer) -> list[Layer]:
         if (candidate is not layer and entry is not None
                 and entry.get("input_layer") == layer.name
                 and isinstance(candidate, (Image, Labels))
-                and np.shape(candidate.data)[-2:] == np.shape(layer.data)[-2:]):  # fmt: skip
+                and np.shape(candidate.data) == np.shape(layer.data)):  # fmt: skip
             results.append(candidate)
     return results
 

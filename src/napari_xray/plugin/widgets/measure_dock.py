@@ -9,7 +9,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox
-from qtpy.QtCore import Qt
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QFileDialog,
     QFormLayout,
@@ -101,7 +101,7 @@ class MeasureDock(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
 
-        self.schedule = qthrottled(self._refresh_if_alive, timeout=THROTTLE_MS, parent=self)
+        self._throttled = qthrottled(self._refresh_if_alive, timeout=THROTTLE_MS, parent=self)
         for name in _LAYER_LIST_EVENTS:
             getattr(napari_viewer.layers.events, name).connect(self._on_layers_changed)
         napari_viewer.dims.events.current_step.connect(self.schedule)
@@ -163,6 +163,13 @@ class MeasureDock(QWidget):
         """Measure again."""
         raise NotImplementedError
 
+    def schedule(self, *args) -> None:
+        """Measure again soon: at once, then at most once per :data:`THROTTLE_MS`."""
+        # A bound method (not the throttled object itself) is what napari's and
+        # psygnal's emitters hold weakly, so a closed dock leaves nothing connected.
+        if qt_alive(self):
+            self._throttled()
+
     def start(self) -> None:
         """Choose the layers to measure (from the selection) and measure them."""
         self._started = True
@@ -198,8 +205,7 @@ class MeasureDock(QWidget):
         if not (self._started and qt_alive(self)):
             return
         had_shapes = self.shapes_layer is not None
-        self._image.reset_choices()
-        self._shapes.reset_choices()
+        self._reset_pickers()
         if self._image.value is None and self._image_choices():
             self._image.value = self._image_choices()[0][1]
         if not had_shapes and self._shapes_choices():
@@ -217,16 +223,39 @@ class MeasureDock(QWidget):
         for ref, name in self._watched:
             layer = ref()
             if layer is not None:
-                getattr(layer.events, name).disconnect(self.schedule)
+                getattr(layer.events, name).disconnect(
+                    self._on_name if name == "name" else self.schedule)
         self._watched = []
-        watched = [(layer, "data") for layer in self.measured_layers()]
+        watched = [(layer, event) for layer in self.measured_layers()
+                   for event in ("data", "name")]  # fmt: skip
         shapes = self.shapes_layer
         if shapes is not None:
             # napari emits "data" when an edit ends; "set_data" on every redraw of a drag.
-            watched += [(shapes, "data"), (shapes, "set_data"), (shapes, "highlight")]
+            watched += [(shapes, "data"), (shapes, "set_data"), (shapes, "highlight"),
+                        (shapes, "name")]  # fmt: skip
         for layer, name in watched:
-            getattr(layer.events, name).connect(self.schedule)
+            getattr(layer.events, name).connect(self._on_name if name == "name" else
+                                                self.schedule)  # fmt: skip
             self._watched.append((weakref.ref(layer), name))
+
+    def _reset_pickers(self) -> None:
+        """New choices for both pickers, each keeping its layer (renamed or not: magicgui
+        matches choices by name)."""
+        for combo, choices in ((self._image, self._image_choices),
+                               (self._shapes, self._shapes_choices)):  # fmt: skip
+            layer = combo.value
+            combo.reset_choices()
+            if (layer is not None and combo.value is not layer
+                    and any(choice is layer for _, choice in choices())):  # fmt: skip
+                combo.value = layer
+
+    def _on_name(self, event=None) -> None:
+        """A measured layer was renamed: the pickers and the rows say so."""
+        if not (self._started and qt_alive(self)):
+            return
+        self._reset_pickers()
+        # After every other handler of the rename (the results' input_layer follows).
+        QTimer.singleShot(0, self.schedule)
 
     def _refresh_if_alive(self, *args) -> None:
         if self._started and qt_alive(self):
@@ -248,12 +277,14 @@ class MeasureDock(QWidget):
         self.content.layout().addStretch(1)
 
     def _ask_path(self, caption: str, suffix: str, export) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, caption.rstrip("…"), f"{self.new_layer_name}{suffix}", f"*{suffix}")
-        if not path:
+        dialog = QFileDialog(self, caption.rstrip("…"), f"{self.new_layer_name}{suffix}",
+                             f"*{suffix}")  # fmt: skip
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        # The suffix is added before Qt asks whether to replace an existing file.
+        dialog.setDefaultSuffix(suffix.lstrip("."))
+        if not dialog.exec() or not dialog.selectedFiles():
             return
-        if not path.endswith(suffix):
-            path += suffix
+        path = dialog.selectedFiles()[0]
         try:
             export(path)
         except (OSError, ValueError) as error:

@@ -10,6 +10,7 @@ the frame's come at once, the stack's from a worker thread a moment later.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,7 +28,7 @@ from superqt.utils import qdebounced
 
 from napari_xray.engine.measure import ROI_TYPES, region_statistics, roi_window
 from napari_xray.io.measurements import ROI_COLUMNS, write_roi_csv
-from napari_xray.plugin.layers import displayed_frame
+from napari_xray.plugin.layers import METADATA_KEY, displayed_frame, qt_alive
 from napari_xray.plugin.measuring import frame_spacing, placed_shapes
 from napari_xray.plugin.widgets.measure_dock import MeasureDock
 
@@ -50,6 +51,17 @@ def _text(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
+
+
+def _state(layer) -> str:
+    """What a napari-xray result holds now (its operation, parameters and whether every
+    frame is computed): its buffer is reused, so its identity alone says nothing."""
+    return repr(layer.metadata.get(METADATA_KEY)) if isinstance(layer.metadata, dict) else ""
+
+
+def _complete(layer) -> bool:
+    entry = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
+    return not (isinstance(entry, dict) and entry.get("complete") is False)
 
 
 def _stack_figures(jobs) -> list:
@@ -82,7 +94,9 @@ class RoiStatisticsWidget(MeasureDock):
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
         self.rows: list[dict] = []
         self._stack_cache: dict = {}
-        self._left_out: set[str] = set()
+        self._in_flight: set = set()
+        self._left_out: weakref.WeakSet = weakref.WeakSet()
+        self._listed: list = []
         self._worker = None
         self._pending: list = []
         self._layers = QListWidget()
@@ -123,7 +137,7 @@ class RoiStatisticsWidget(MeasureDock):
 
     def chosen_layers(self) -> list:
         """The layers measured: the image and those of its results left checked."""
-        return [layer for layer in self.measured_layers() if layer.name not in self._left_out]
+        return [layer for layer in self.measured_layers() if layer not in self._left_out]
 
     def refresh(self) -> None:
         """Measure the regions again and fill the table."""
@@ -147,12 +161,12 @@ class RoiStatisticsWidget(MeasureDock):
         on_screen = displayed_frame(self.viewer, image)
         frames = image.data.shape[0] if stacked else 1
         shared = image.metadata.get("pixel_spacing") if isinstance(image.metadata, dict) else None
-        cache, jobs, lazy = {}, [], []
+        cache, jobs, lazy, problems = {}, [], [], []
         for region in regions:
             try:
                 window = roi_window(region.vertices, region.shape_type, image.data.shape[-2:])
-            except ValueError as error:
-                self._status.setText(f"Region {region.index}: {error}")
+            except ValueError as error:  # e.g. a polygon still being drawn
+                problems.append(f" Region {region.index} is left out: {error}.")
                 continue
             frame = region.frame if region.frame is not None else on_screen
             inside = frame is None or 0 <= frame < frames
@@ -165,16 +179,17 @@ class RoiStatisticsWidget(MeasureDock):
                 if not (stacked and self.over_stack):
                     continue
                 stack_spacing = tuple(shared) if shared is not None else None
-                key = (id(layer), id(layer.data), region.shape_type,
-                       region.vertices.tobytes(), stack_spacing)  # fmt: skip
                 if not isinstance(layer.data, np.ndarray):
                     lazy.append(layer.name)  # a batch store: reading every frame is no update
                     continue
+                key = (id(layer), id(layer.data), _state(layer), region.shape_type,
+                       region.vertices.tobytes(), stack_spacing)  # fmt: skip
                 figures = self._stack_cache.get(key)
                 if figures is not None:
                     cache[key] = figures
-                else:
+                elif _complete(layer) and key not in self._in_flight:
                     jobs.append((key, layer.data, window, stack_spacing))
+                # (frames still being computed: their figures follow on completion)
                 self.rows.append(self._row(region, layer, STACK, figures))
         self._stack_cache = cache
         self._pending = jobs
@@ -187,6 +202,7 @@ class RoiStatisticsWidget(MeasureDock):
             f"on {where}" + (" and over the stack" if stacked and self.over_stack else "")
             + ("." if regions else f": draw one with {self.draw_text}.")
             + (f" '{lazy[0]}' is read lazily, so only its frame is measured." if lazy else "")
+            + "".join(problems)
         )
 
     @property
@@ -210,37 +226,45 @@ class RoiStatisticsWidget(MeasureDock):
         return row
 
     def _fill_layer_list(self) -> None:
-        names = [layer.name for layer in self.measured_layers()]
+        layers = self.measured_layers()
+        listed = [ref() for ref in self._listed]
+        names = [layer.name for layer in layers]
         shown = [self._layers.item(i).text() for i in range(self._layers.count())]
-        if names == shown:
+        if len(listed) == len(layers) and all(
+                a is b for a, b in zip(listed, layers, strict=True)) and names == shown:
             return
+        self._listed = [weakref.ref(layer) for layer in layers]
         self._layers.blockSignals(True)
         self._layers.clear()
-        for position, name in enumerate(names):
-            item = QListWidgetItem(name)
+        for position, layer in enumerate(layers):
+            item = QListWidgetItem(layer.name)
             if position == 0:  # the image itself is always measured
                 item.setFlags(item.flags() & ~Qt.ItemIsUserCheckable)
             else:
                 item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
-                item.setCheckState(Qt.Unchecked if name in self._left_out else Qt.Checked)
+                item.setCheckState(Qt.Unchecked if layer in self._left_out else Qt.Checked)
             self._layers.addItem(item)
         self._layers.blockSignals(False)
 
     def _on_layer_checked(self, item) -> None:
+        position = self._layers.row(item)
+        layer = self._listed[position]() if 0 <= position < len(self._listed) else None
+        if layer is None:
+            return
         if item.checkState() == Qt.Checked:
-            self._left_out.discard(item.text())
+            self._left_out.discard(layer)
         else:
-            self._left_out.add(item.text())
+            self._left_out.add(layer)
         self.schedule()
 
-    def set_layer_measured(self, name: str, measured: bool) -> None:
-        """Measure the result ``name`` (or leave it out), as its box in the list does."""
+    def set_layer_measured(self, layer, measured: bool) -> None:
+        """Measure the result ``layer`` (or leave it out), as its box in the list does."""
+        self._fill_layer_list()
         for position in range(1, self._layers.count()):
-            item = self._layers.item(position)
-            if item.text() == name:
-                item.setCheckState(Qt.Checked if measured else Qt.Unchecked)
+            if self._listed[position]() is layer:
+                self._layers.item(position).setCheckState(Qt.Checked if measured else Qt.Unchecked)
                 return
-        raise ValueError(f"'{name}' is not a result of the image measured")
+        raise ValueError(f"'{layer.name}' is not a result of the image measured")
 
     def _fill_table(self) -> None:
         table = self._table
@@ -265,19 +289,28 @@ class RoiStatisticsWidget(MeasureDock):
 
         from napari_xray.plugin.threads import start_worker
 
-        jobs = self._pending
+        jobs = [job for job in self._pending if job[0] not in self._in_flight]
+        self._pending = []
         if not jobs:
             return
-        self._pending = []
+        keys = {job[0] for job in jobs}
+        self._in_flight |= keys
         worker = create_worker(_stack_figures, jobs, _start_thread=False)
         worker.returned.connect(self._on_stack_figures)
+        self_ref = weakref.ref(self)
+
+        def _done(keys=keys) -> None:
+            owner = self_ref()
+            if owner is not None:
+                owner._in_flight -= keys
+
+        worker.finished.connect(_done)
         self._worker = worker
         start_worker(worker)
 
     def _on_stack_figures(self, results) -> None:
-        from napari_xray.plugin.layers import qt_alive
-
         if not qt_alive(self):
             return
         self._stack_cache.update(results)
+        self._in_flight -= {key for key, _ in results}
         self.schedule()
