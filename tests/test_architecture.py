@@ -26,6 +26,7 @@ LAYERS = {
     "samples": 3,
     "phantom": 3,
     "compare": 3,
+    "recipe": 3,
     "batch": 3,
     "plugin": 4,
     "cli": 5,

@@ -53,6 +53,14 @@ _PUBLIC = {
     "restore_view": "plugin.console",
     "prefer_napari_xray_reader": "plugin.viewer",
     "add_boxes": "plugin.boxes",
+    "as_python": "plugin.reproduce",
+    "save_recipe": "plugin.reproduce",
+    "apply_recipe": "plugin.reproduce",
+    # recipes headless
+    "read_recipe": "recipe",
+    "write_recipe": "recipe",
+    "RecipeStep": "recipe",
+    "RecipeError": "recipe",
 }
 
 __all__ = ["__version__", *_PUBLIC]

@@ -276,6 +276,13 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
         "line (pixels: row, column of each end) through the shown frame; write "
         "--line=Y0,X0,Y1,X1 when Y0 is negative",
     )
+    parser.add_argument(
+        "--recipe",
+        default=None,
+        metavar="FILE",
+        help="show the operations of this recipe (napari_xray.save_recipe) instead of the "
+        "tutorial's set, beside the original",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     parser.set_defaults(run=compare_command)
     return parser
@@ -284,8 +291,12 @@ def add_compare_parser(subparsers) -> argparse.ArgumentParser:
 def compare_command(args: argparse.Namespace) -> int:
     """``napari-xray compare``: write the comparison's outputs, list them; returns 0."""
     from napari_xray.compare import load_input, parse_line, write_comparison
+    from napari_xray.engine.operations import COMPARISON
+    from napari_xray.recipe import comparison_panels, read_recipe
 
     line = parse_line(args.line) if args.line is not None else None
+    # A recipe is read (and refused) before any input is.
+    panels = comparison_panels(read_recipe(args.recipe)) if args.recipe else COMPARISON
     # The notice that the phantom replaces the real frames is never hidden (--quiet too).
     comparison = load_input(args.inputs, notice=lambda m: print(m, file=sys.stderr, flush=True))
     written = write_comparison(
@@ -295,6 +306,7 @@ def compare_command(args: argparse.Namespace) -> int:
         gif_duration=args.gif_duration,
         show_progress=None if not args.quiet else False,
         line=line,
+        panels=panels,
     )
     if not args.quiet:
         shape = "×".join(str(n) for n in comparison.stack.shape)
@@ -391,6 +403,9 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
                         "below)")
     parser.add_argument("--param", "-p", action="append", default=[], metavar="KEY.NAME=VALUE",
                         help="override a parameter, e.g. log.sigma=2 (repeatable)")
+    parser.add_argument("--recipe", default=None, metavar="FILE",
+                        help="run exactly the operations and parameters of this recipe "
+                        "(napari_xray.save_recipe) instead of --filters and --param")
     parser.add_argument("--dtype", choices=FLOAT_DTYPES, default="float32",
                         help="dtype of floating-point results (default float32; float16 is "
                         "lossy: 11 significant bits, each value within 4.9e-4 of itself, "
@@ -443,11 +458,19 @@ def batch_command(args: argparse.Namespace) -> int:
     """
     from napari_xray.batch.run import run_batch
 
+    filters, params = args.filters, args.param
+    if args.recipe is not None:
+        from napari_xray.recipe import RecipeError, batch_selection, read_recipe
+
+        if filters is not None or params:
+            raise RecipeError("--recipe names the operations and their parameters itself: "
+                              "leave out --filters and --param", args.recipe)
+        filters, params = batch_selection(read_recipe(args.recipe), args.recipe)
     summary = run_batch(
         args.inputs,
         args.out,
-        filters=args.filters,
-        params=args.param,
+        filters=filters,
+        params=params,
         float_dtype=args.dtype,
         compression=args.compression,
         chunk_frames=args.chunk_frames,

@@ -321,6 +321,7 @@ def write_comparison(
     gif_duration: float = 0.5,
     show_progress: bool | None = None,
     line: tuple[float, float, float, float] | None = None,
+    panels: Sequence[ComparisonPanel] = COMPARISON,
 ) -> list[Path]:
     """Run the comparison on ``comparison.stack`` and replace ``out_dir`` with its outputs.
 
@@ -343,6 +344,9 @@ def write_comparison(
         through the shown frame (:func:`napari_xray.line_profile`), plotted each
         scaled to its own range, and as a table in the panels' own units;
         distances in mm when the entry file gives the frame's pixel size.
+    panels : sequence of ComparisonPanel
+        What the figure shows (default: the tutorial's set; a recipe's with
+        :func:`napari_xray.recipe.comparison_panels`).
 
     Returns
     -------
@@ -378,7 +382,7 @@ def write_comparison(
     if line is not None:
         _check_line(line, stack.shape[-2:])
     outputs = OUTPUT_FILES + (PROFILE_FILES if line is not None else ())
-    steps = len(COMPARISON) + len(outputs)
+    steps = len(panels) + len(outputs)
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     from tqdm import tqdm
@@ -388,7 +392,7 @@ def write_comparison(
         staging = _staging_name(out_dir, "staging") if swap else out_dir / _inner_staging_name()
         staging.mkdir(parents=True)
         try:
-            results = run_comparison(stack, progress=lambda panel: bar.update(1))
+            results = run_comparison(stack, panels, progress=lambda panel: bar.update(1))
             title = f"{comparison.source} — frame {comparison.frame_names[frame_index]}"
             if comparison.finding_text(frame_index):
                 title += f" — {comparison.finding_text(frame_index)}"
@@ -396,7 +400,7 @@ def write_comparison(
             bar.update(1)
             save_gif(staging / "stack.gif", stack, duration=gif_duration)
             bar.update(1)
-            threshold = HISTOGRAM_THRESHOLD.value_in(COMPARISON)
+            threshold = HISTOGRAM_THRESHOLD.value_in(panels)
             _save_histogram(
                 stack,
                 threshold,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import os
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO
 
 import numpy as np
+
+from napari_xray.io.paths import write_replacing
 
 __all__ = [
     "ROI_COLUMNS",
@@ -112,24 +112,6 @@ def draw_profiles(
     return lines
 
 
-def _replace_with(path: str | os.PathLike, write: Callable[[IO], None], binary=False) -> Path:
-    """Write a file through ``write(handle)`` beside ``path``, then rename it into place."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"folder {folder} does not exist; create it first")
-    partial = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.partial"
-    try:
-        with (open(partial, "xb") if binary else
-              open(partial, "x", newline="", encoding="utf-8")) as handle:
-            write(handle)
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_profile_png(
     path: str | os.PathLike,
     distance: np.ndarray,
@@ -145,7 +127,7 @@ def write_profile_png(
     figure = Figure(figsize=(9, 4.5), dpi=100)
     draw_profiles(figure, distance, columns, unit, scaled=scaled, title=title)
     figure.tight_layout()
-    return _replace_with(
+    return write_replacing(
         path, lambda handle: figure.savefig(handle, format="png", metadata={"Title": title}),
         binary=True,
     )
@@ -162,7 +144,7 @@ def write_profile_csv(
         for row in zip(distance, *columns.values(), strict=True):
             writer.writerow([repr(float(v)) for v in row])
 
-    return _replace_with(path, write)
+    return write_replacing(path, write)
 
 
 def write_roi_csv(path: str | os.PathLike, rows: Sequence[Mapping]) -> Path:
@@ -176,7 +158,7 @@ def write_roi_csv(path: str | os.PathLike, rows: Sequence[Mapping]) -> Path:
             writer.writerow(["" if row.get(name) is None else _cell(row[name])
                              for name in ROI_COLUMNS])  # fmt: skip
 
-    return _replace_with(path, write)
+    return write_replacing(path, write)
 
 
 def _cell(value) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from napari_xray.errors import XrayReadError
 
@@ -25,6 +26,7 @@ __all__ = [
     "natural_sort_key",
     "open_for_reading",
     "path_kind",
+    "write_replacing",
 ]
 
 PathLike = str | os.PathLike
@@ -263,3 +265,22 @@ def as_path_list(path_or_paths: PathOrPaths) -> tuple[list[Path], bool]:
         "read_xray expects a path (str or pathlib.Path) or a list of paths, "
         f"got {type(path_or_paths).__name__}"
     )
+
+
+def write_replacing(path: PathLike, write: Callable[[IO], None], binary: bool = False) -> Path:
+    """Write a file through ``write(handle)`` beside ``path``, then rename it into place,
+    so that ``path`` is never half-written (UTF-8 text, or bytes with ``binary``)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"folder {folder} does not exist; create it first")
+    partial = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.partial"
+    try:
+        with (open(partial, "xb") if binary else
+              open(partial, "x", newline="", encoding="utf-8")) as handle:
+            write(handle)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path

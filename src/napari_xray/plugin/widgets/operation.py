@@ -123,8 +123,14 @@ class OperationWidget(LayerPickerMixin, DockForm):
             name="run_button", text="Run",
             tooltip="Filter the chosen image with these parameters.",
         )
+        self._copy_button = PushButton(
+            name="copy_python_button", text="Copy as Python",
+            tooltip="Copy Python that computes the output layer again, bit for bit, from "
+            "its sample or file (paste it into napari's console or a script).",
+        )
         self._status = Label(name="status_line", value="")
-        for widget in (self._auto, self._new_layer, self._run_button, self._status):
+        for widget in (self._auto, self._new_layer, self._run_button, self._copy_button,
+                       self._status):  # fmt: skip
             widget.label = ""
         self.extend(
             [
@@ -135,6 +141,7 @@ class OperationWidget(LayerPickerMixin, DockForm):
                 self._auto,
                 self._new_layer,
                 self._run_button,
+                self._copy_button,
                 self._status,
             ]
         )
@@ -150,6 +157,7 @@ class OperationWidget(LayerPickerMixin, DockForm):
         self._colormap.changed.connect(self._on_colormap_changed)
         self._image.changed.connect(self._on_image_changed)
         self._run_button.changed.connect(self._on_run_clicked)
+        self._copy_button.changed.connect(self._on_copy_clicked)
         events = napari_viewer.layers.events
         for emitter in (events.inserted, events.removed, events.reordered):
             emitter.connect(self._refresh_choices)
@@ -300,6 +308,26 @@ class OperationWidget(LayerPickerMixin, DockForm):
 
     def _on_run_clicked(self, _value=None) -> None:
         self.run()
+
+    def copy_as_python(self) -> str | None:
+        """Put :func:`napari_xray.as_python` of the output layer on the clipboard and
+        return it (``None``, and the status says why, before the first run)."""
+        from qtpy.QtWidgets import QApplication
+
+        from napari_xray.plugin.reproduce import as_python
+
+        layer = self.output_layer
+        if layer is None:
+            self._set_status("Run first: there is no output layer to copy as Python yet.")
+            return None
+        snippet = as_python(layer, self.viewer)
+        QApplication.clipboard().setText(snippet)
+        self._set_status(f"Copied the Python that makes '{layer.name}' again: paste it "
+                         "into napari's console or a script.")  # fmt: skip
+        return snippet
+
+    def _on_copy_clicked(self, _value=None) -> None:
+        self.copy_as_python()
 
     def _on_colormap_changed(self, name: str) -> None:
         if self._outputs is not None:
