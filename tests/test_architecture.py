@@ -27,6 +27,7 @@ LAYERS = {
     "phantom": 3,
     "compare": 3,
     "recipe": 3,
+    "explain": 3,
     "batch": 3,
     "plugin": 4,
     "cli": 5,

@@ -512,3 +512,71 @@ def test_compare_with_a_line_writes_every_panels_profile(xray_stack, tmp_path, c
     assert main(["compare", "--out", str(tmp_path / "other"), "--line=-5,0,1e7,1e7"]) == 2
     assert "ends off the 1024×1024 frame" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+# --------------------------------------------------------------------------- explain
+
+
+@pytest.mark.realdata
+def test_explain_writes_the_four_pairs_with_the_captions_figures(tmp_path, xray_stack):
+    from PIL import Image
+    from scipy import ndimage
+
+    out = tmp_path / "explained"
+    run = subprocess.run([sys.executable, "-m", "napari_xray", "explain", "--out", str(out),
+                          "--frame", "1"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    names = ["explain-1-wraparound.png", "explain-2-fourier.png", "explain-3-stack.png",
+             "explain-4-canny.png", "explain.png", "explain.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    for name in names[:4]:
+        with Image.open(out / name) as picture:
+            assert picture.size == (1300, 520) and "frame 1" in picture.text["Title"]
+    summary = json.loads((out / "explain.json").read_text(encoding="utf-8"))
+    assert summary["frame"] == 1 and [p["key"] for p in summary["pairs"]] == [
+        "wraparound", "fourier", "stack", "canny"]
+    # The caption's figure, recomputed here from SciPy in float64.
+    frame = xray_stack[1].astype(np.float64)
+    wrapped = np.zeros(frame.shape, bool)
+    for axis in (0, 1):
+        derivative = ndimage.sobel(frame, axis=axis)
+        wrapped |= (derivative < 0) | (derivative > 255)
+    first = summary["pairs"][0]
+    assert first["figures"]["wrapped_fraction"] == pytest.approx(wrapped.mean())
+    assert f"{wrapped.mean():.0%} of this frame's pixels" in first["caption"][0]
+    assert summary["pairs"][2]["figures"]["frames"] == 9
+
+
+def test_explain_on_the_phantom_and_a_single_frame_and_bad_frames(tmp_path):
+    import imageio.v3 as iio
+
+    from napari_xray.phantom import make_phantom
+
+    phantom = make_phantom()
+    folder = tmp_path / "phantom"
+    folder.mkdir()
+    for index, frame in enumerate(phantom[:3]):
+        iio.imwrite(folder / f"phantom_{index:03d}.png", frame)
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "napari_xray", "explain", str(folder),
+                          "--out", str(out), "--quiet"], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert run.returncode == 0 and run.stdout == "", run.stderr
+    summary = json.loads((out / "explain.json").read_text(encoding="utf-8"))
+    assert all(pair["shown"] for pair in summary["pairs"])
+    assert summary["pairs"][2]["figures"]["frames"] == 3
+
+    single = tmp_path / "single"
+    run = subprocess.run([sys.executable, "-m", "napari_xray", "explain",
+                          str(folder / "phantom_000.png"), "--out", str(single)],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert not (single / "explain-3-stack.png").exists()
+    summary = json.loads((single / "explain.json").read_text(encoding="utf-8"))
+    assert [pair["shown"] for pair in summary["pairs"]] == [True, True, False, True]
+
+    run = subprocess.run([sys.executable, "-m", "napari_xray", "explain", str(folder),
+                          "--out", str(tmp_path / "never"), "--frame", "3"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run.returncode == 2 and "--frame 3 is out of range" in run.stderr
+    assert not (tmp_path / "never").exists()

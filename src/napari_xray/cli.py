@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"napari-xray {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_compare_parser(subparsers)
+    add_explain_parser(subparsers)
     add_view_parser(subparsers)
     add_batch_parser(subparsers)
     return parser
@@ -317,6 +318,49 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- view
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def add_explain_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``napari-xray explain`` on ``subparsers``; returns its parser."""
+    parser = subparsers.add_parser(
+        "explain",
+        help="show what the tutorial gets wrong on one frame: four pairs as figures",
+        description="Read INPUT (default: the nine ChestX-ray8 frames, or the synthetic "
+        "phantom with a notice when they cannot be had) and write, for one frame, the "
+        "tutorial's four mistakes beside napari-xray's results with their difference maps "
+        "and captions: explain-1-wraparound.png … explain-4-canny.png, explain.png (all "
+        "four) and explain.json (the captions and their figures) into DIR.",
+    )
+    parser.add_argument("inputs", nargs="*", metavar="INPUT",
+                        help="PNG/DICOM files or folders (default: the ChestX-ray8 series)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--frame", type=int, default=0,
+                        help="the frame explained (default: 0; the tutorial's is 1)")
+    parser.add_argument("--quiet", action="store_true", help="no list of the files written")
+    parser.set_defaults(run=explain_command)
+    return parser
+
+
+def explain_command(args: argparse.Namespace) -> int:
+    """``napari-xray explain``: write the four pairs' figures, list them; returns 0."""
+    from napari_xray.compare import load_input
+    from napari_xray.explain import write_explanation
+
+    comparison = load_input(args.inputs, notice=lambda m: print(m, file=sys.stderr, flush=True))
+    count = comparison.stack.shape[0]
+    if not -count <= args.frame < count:
+        raise ValueError(f"--frame {args.frame} is out of range; the input has {count} "
+                         f"frame(s) (0…{count - 1})")  # fmt: skip
+    written = write_explanation(comparison.stack, args.out, frame_index=args.frame,
+                                source=comparison.source)  # fmt: skip
+    if not args.quiet:
+        print(f"explained frame {args.frame % count} of {comparison.source}; wrote:")
+        for path in written:
+            print(f"  {path}")
+    return 0
 
 
 def add_view_parser(subparsers) -> argparse.ArgumentParser:
