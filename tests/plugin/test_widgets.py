@@ -181,7 +181,8 @@ def test_manifest_widget_commands_cover_exactly_the_operations():
     widget_commands = [widget.command for widget in manifest.contributions.widgets]
     prefix = "napari-xray.widget_"
     keys = {c.removeprefix(prefix) for c in widget_commands} - {
-        "compare", "statistics", "frames", "window_level", "line_profile", "roi_statistics"}
+        "compare", "statistics", "frames", "window_level", "line_profile", "roi_statistics",
+        "explain"}
     assert keys == set(OPERATIONS), "every operation needs exactly one widget in napari.yaml"
     for key in OPERATIONS:
         module, _, attribute = commands[prefix + key].python_name.partition(":")

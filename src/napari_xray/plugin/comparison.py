@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Layer
 
-__all__ = ["Comparison", "comparison_specs", "preload_panel_imports"]
+__all__ = ["Comparison", "SavedView", "comparison_specs", "grid_model", "preload_panel_imports"]
 
 _GRID_FIELDS = ("stride", "shape", "spacing", "enabled")
 #: Longest wait (ms) for the canvas to draw a panel before the next one comes anyway.
@@ -47,7 +47,7 @@ _DRAW_WAIT_MS = 100
 _PANEL_IMPORTS = ("pandas", "matplotlib.cm")
 
 
-def _grid(viewer: napari.Viewer):
+def grid_model(viewer: napari.Viewer):
     """napari's grid model (``viewer.canvas.grid`` since 0.9, ``viewer.grid`` before)."""
     canvas = getattr(viewer, "canvas", None)
     grid = getattr(canvas, "grid", None)
@@ -112,11 +112,11 @@ def comparison_specs(panels: Sequence[ComparisonPanel] = COMPARISON):
     return specs, slots
 
 
-class _SavedView:
+class SavedView:
     """What a comparison changes in a viewer, recorded so that it can be put back."""
 
     def __init__(self, viewer: napari.Viewer, skip) -> None:
-        grid = _grid(viewer)
+        grid = grid_model(viewer)
         self.grid = {name: getattr(grid, name) for name in _GRID_FIELDS if hasattr(grid, name)}
         camera = _camera(viewer)
         self.camera = (tuple(camera.center), camera.zoom)
@@ -126,7 +126,7 @@ class _SavedView:
 
     def put_back(self, viewer: napari.Viewer) -> None:
         """Grid, visibility, name overlays and camera as recorded (for layers still there)."""
-        grid = _grid(viewer)
+        grid = grid_model(viewer)
         grid.enabled = False  # first: with the grid on, every change re-lays out all viewboxes
         for name, value in self.grid.items():
             setattr(grid, name, value)
@@ -177,7 +177,7 @@ class Comparison:
         self.input_layer: Layer | None = None
         #: True from :meth:`show` until :meth:`hide`.
         self.on = False
-        self._saved: _SavedView | None = None
+        self._saved: SavedView | None = None
         self._steps: Iterator | None = None
         self._timer = None
         self._awaiting_draw = False
@@ -256,7 +256,7 @@ class Comparison:
         viewer = self.viewer
         switched_on = not self.on
         if switched_on:
-            self._saved = _SavedView(viewer, skip=self.owns)
+            self._saved = SavedView(viewer, skip=self.owns)
         self.input_layer = layer
         self.on = True
         if switched_on:
@@ -289,7 +289,7 @@ class Comparison:
         panels = [panel for panel in self.panels()[1:] if panel is not None]
         for panel in panels:  # name overlays off before the grid: cheaper to redraw
             panel.name_overlay.visible = False
-        grid = _grid(viewer)
+        grid = grid_model(viewer)
         grid.enabled = False
         for panel in panels:
             panel.visible = False
@@ -375,7 +375,7 @@ class Comparison:
                 viewer.layers.move(viewer.layers.index(panel), len(viewer.layers))
         layer.visible = True
         layer.name_overlay.visible = True
-        grid = _grid(viewer)
+        grid = grid_model(viewer)
         # The final shape from the start: panels that arrive fill cells without re-laying
         # out the others.
         shape = grid_shape(len(self.slots))
