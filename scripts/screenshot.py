@@ -13,7 +13,9 @@ Writes
   no boxes for patient 11), frame 000 with its box and the Frame details dock;
 * ``profile.png``: frame 4 with its LoG (σ = 3) and gradient magnitude (σ = 2) and the
   Line profile dock, along a line across the lower edge of a rib: the LoG's zero
-  crossing and the gradient's peak lie on the edge.
+  crossing and the gradient's peak lie on the edge;
+* ``explain.png``: the "What the tutorial gets wrong" dock with its four pairs for
+  frame 1 (the tutorial's) in grid view.
 
 The real frames come from ``NAPARI_XRAY_DATA_DIR`` (or the download cache); when
 they are unavailable the synthetic phantom is used and the script says so.
@@ -82,7 +84,8 @@ def main(argv=None) -> int:
     viewer.close()
     _boxes_screenshot(app, out / "boxes.png")
     _profile_screenshot(app, out / "profile.png")
-    for name in ("series.png", "compare-grid.png", "boxes.png", "profile.png"):
+    _explain_screenshot(app, out / "explain.png")
+    for name in ("series.png", "compare-grid.png", "boxes.png", "profile.png", "explain.png"):
         print(out / name)
     return 0
 
@@ -156,6 +159,34 @@ def _profile_screenshot(app, path: Path) -> None:
     _settle(app, viewer)
     viewer.screenshot(str(path), canvas_only=False)
     viewer.close()
+
+
+def _explain_screenshot(app, path: Path) -> None:
+    """The four pairs of frame 1 in grid view, with the dock and its captions."""
+    import napari
+    from qtpy.QtCore import Qt
+
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(*WINDOW_SIZE)
+    (series,) = viewer.open_sample("napari-xray", "series")
+    viewer.dims.set_current_step(0, 1)
+    dock_widget, dock = viewer.window.add_plugin_dock_widget("napari-xray",
+                                                             "What the tutorial gets wrong")
+    viewer.window._qt_window.resizeDocks([dock_widget], [420], Qt.Orientation.Horizontal)
+    dock.choose_pair(None)
+    dock.show_pairs()
+    deadline = time.perf_counter() + 120
+    while (dock.busy or not dock.showing) and time.perf_counter() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    _settle(app, viewer)
+    viewer.screenshot(str(path), canvas_only=False)
+    viewer.close()
+    from PIL import Image
+
+    with Image.open(path) as shot:  # twelve panels: 256 colours keep it under 400 kB
+        quantized = shot.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    quantized.save(path, optimize=True)
 
 
 if __name__ == "__main__":
