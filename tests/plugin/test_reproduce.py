@@ -208,3 +208,28 @@ def test_bad_recipes_are_refused_naming_the_file_and_the_step(tmp_path):
                           str(tmp_path / "s.zarr"), "--recipe", str(newer), "--filters", "log"],
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 2 and "leave out --filters and --param" in run.stderr
+
+
+def test_layers_data_copies_the_selected_result_as_python(make_napari_viewer):
+    from app_model.types import MenuItem
+    from napari._app_model import get_app_model
+    from qtpy.QtWidgets import QApplication
+
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.random.default_rng(2).integers(0, 255, (2, 40, 50), np.uint8),
+                             name="chest")
+    result = nx.add_filter(viewer, image, "sobel")
+    app = get_app_model()
+    assert "napari-xray.copy_as_python" in {
+        item.command.id for item in app.menus.get_menu("napari/layers/data")
+        if isinstance(item, MenuItem)}
+    viewer.layers.selection.active = result
+    QApplication.clipboard().setText("")
+    app.commands.execute_command("napari-xray.copy_as_python").result()
+    snippet = QApplication.clipboard().text()
+    assert snippet == nx.as_python(result, viewer)
+    np.testing.assert_array_equal(_run_snippet(snippet, {"viewer": viewer}), result.data)
+    viewer.layers.selection.active = image  # not a result: nothing copied
+    QApplication.clipboard().setText("unchanged")
+    app.commands.execute_command("napari-xray.copy_as_python").result()
+    assert QApplication.clipboard().text() == "unchanged"
