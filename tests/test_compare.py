@@ -566,7 +566,8 @@ def test_explain_on_the_phantom_and_a_single_frame_and_bad_frames(tmp_path):
     assert all(pair["shown"] for pair in summary["pairs"])
     assert summary["pairs"][2]["figures"]["frames"] == 3
 
-    single = tmp_path / "single"
+    single = out  # the same folder: the stack pair's figure of the run before must go
+    assert (single / "explain-3-stack.png").exists()
     run = subprocess.run([sys.executable, "-m", "napari_xray", "explain",
                           str(folder / "phantom_000.png"), "--out", str(single)],
                          capture_output=True, text=True, timeout=300)  # fmt: skip

@@ -297,7 +297,7 @@ def compare_command(args: argparse.Namespace) -> int:
 
     line = parse_line(args.line) if args.line is not None else None
     # A recipe is read (and refused) before any input is.
-    panels = comparison_panels(read_recipe(args.recipe)) if args.recipe else COMPARISON
+    panels = comparison_panels(read_recipe(args.recipe)) if args.recipe is not None else COMPARISON
     # The notice that the phantom replaces the real frames is never hidden (--quiet too).
     comparison = load_input(args.inputs, notice=lambda m: print(m, file=sys.stderr, flush=True))
     written = write_comparison(

@@ -125,6 +125,9 @@ def write_explanation(stack, out_dir: str | os.PathLike, *, frame_index: int = 0
     files[SUMMARY] = (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for name in PAIR_FILES:  # a pair not shown this time leaves no older figure behind
+        if name not in files:
+            (out_dir / name).unlink(missing_ok=True)
     written = []
     for name, content in files.items():
         written.append(write_replacing(out_dir / name,

@@ -99,7 +99,31 @@ def read_recipe(path: str | os.PathLike) -> list[RecipeStep]:
     entries = document.get("steps")
     if not isinstance(entries, list) or not entries:
         raise RecipeError(f"{path} holds no steps: a recipe lists at least one operation", path)
-    return [_step(entry, number, path) for number, entry in enumerate(entries, start=1)]
+    steps: list[RecipeStep] = []
+    for number, entry in enumerate(entries, start=1):
+        step = _step(entry, number, path)
+        if step not in steps:  # the same step twice computes, and shows, the same result
+            steps.append(step)
+    return steps
+
+
+def _check_json_type(parameter, value: Any) -> None:
+    """A recipe's value must already be of the parameter's kind (JSON true/false for a
+    switch, a finite number for a number, a string for a choice); nothing is guessed."""
+    import math
+
+    if value is None and parameter.optional:
+        return
+    if parameter.kind is bool:
+        good = isinstance(value, bool)
+    elif parameter.kind is str:
+        good = isinstance(value, str)
+    else:
+        good = (isinstance(value, int | float) and not isinstance(value, bool)
+                and math.isfinite(value))  # fmt: skip
+    if not good:
+        kind = {bool: "true or false", str: "a string"}.get(parameter.kind, "a finite number")
+        raise ValueError(f"{parameter.name} must be {kind}, got {json.dumps(value)}")
 
 
 def _step(entry: Any, number: int, path: Path) -> RecipeStep:
@@ -116,10 +140,15 @@ def _step(entry: Any, number: int, path: Path) -> RecipeStep:
         raise RecipeError(f"{where} ({key}): parameters must be a mapping of names to values",
                           path)  # fmt: skip
     try:
+        for name, value in parameters.items():
+            _check_json_type(operation.parameter(name), value)
         resolved = operation.resolve(parameters)
+        problem = operation.problem(resolved)
     except (KeyError, ValueError, TypeError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         raise RecipeError(f"{where} ({key}): {message}", path) from error
+    if problem:
+        raise RecipeError(f"{where} ({key}): {problem}", path)
     colormap = entry.get("colormap")
     if colormap is not None and colormap not in operation.colormaps:
         raise RecipeError(f"{where} ({key}): colormap {colormap!r} is not one of "

@@ -76,7 +76,15 @@ def test_fourier_gaussian_on_pixels_only_scales_them(pairs, xray_stack):
 
 def test_a_3d_filter_leaks_only_what_the_neighbours_add(pairs, xray_stack):
     pair = pairs["stack"]
-    assert pair.figures["own_weight"] == pytest.approx(1 / np.sqrt(2 * np.pi), abs=1e-4)
+    # The share frame 1 keeps of itself: SciPy's 9-tap Gaussian (σ = 1, truncate 4),
+    # normalised, summed over the taps whose reflected frame is frame 1 itself.
+    taps = np.arange(-4, 5)
+    weights = np.exp(-taps**2 / 2) / np.exp(-taps**2 / 2).sum()
+    def reflected(k):
+        return -k - 1 if k < 0 else (2 * 9 - k - 1 if k >= 9 else k)
+    own = sum(w for t, w in zip(taps, weights, strict=True) if reflected(1 + t) == 1)
+    assert pair.figures["own_weight"] == pytest.approx(own, rel=1e-9)
+    assert f"{own:.0%} of this frame's result" in pair.caption[0]
     assert pair.figures["frames"] == 9 and pair.figures["max_difference"] > 1
     # Nine copies of one frame: nothing different to leak, the 3-D result is the 2-D one.
     copies = np.repeat(xray_stack[1:2], 9, axis=0)
@@ -87,7 +95,10 @@ def test_a_3d_filter_leaks_only_what_the_neighbours_add(pairs, xray_stack):
     reference = ndimage.gaussian_laplace(xray_stack[1].astype(np.float64), 1.0)
     np.testing.assert_allclose(pair.engine, reference, atol=1e-3)
     volume = ndimage.gaussian_laplace(xray_stack.astype(np.float64), 1.0)[1]
-    np.testing.assert_allclose(pair.tutorial, volume, atol=1e-3)
+    np.testing.assert_allclose(pair.tutorial, volume, atol=1e-3)  # the whole stack's
+    last = {p.key: p for p in explain_pairs(xray_stack, 8)}["stack"]  # a window, exactly
+    whole = ndimage.gaussian_laplace(xray_stack.astype(np.float32), 1.0)[8]
+    np.testing.assert_array_equal(last.tutorial, whole.astype(np.float64))
 
 
 def test_the_tutorials_canny_is_a_magnitude_and_canny_is_thin_edges(pairs, xray_stack):

@@ -117,3 +117,33 @@ def test_the_phantom_and_a_single_frame(make_napari_viewer, qtbot):
     qtbot.waitUntil(lambda: not dock.busy, timeout=WAIT_MS)
     assert not dock.showing and "needs a stack" in dock.status
     assert list(PAIRS)[2] == "stack"
+
+
+def test_closing_the_dock_puts_the_view_back_and_stages_step_aside(make_napari_viewer, qtbot):
+    from napari_xray.plugin.comparison import grid_model
+
+    viewer = make_napari_viewer()
+    dock_widget, dock = viewer.window.add_plugin_dock_widget("napari-xray",
+                                                             "What the tutorial gets wrong")
+    stack = np.random.default_rng(1).integers(0, 255, (3, 64, 80), np.uint8)
+    image = viewer.add_image(stack, name="chest", scale=(1, 0.5, 0.5))
+    viewer.dims.set_current_step(0, 1)
+    stages = dock.add_canny_stages()
+    assert all(layer.visible for layer in stages)
+    np.testing.assert_allclose(stages[0].scale, (0.5, 0.5))
+
+    _show(qtbot, dock, "wraparound")
+    shown = {layer.name for layer in viewer.layers if layer.visible}
+    assert len(shown) == 3 and all(name.startswith("1 ") for name in shown)
+    dock.restore()
+    assert image.visible and all(layer.visible for layer in stages)
+
+    image.scale = (1, 0.25, 0.25)  # a refilled layer follows its input's placement
+    assert dock.add_canny_stages()[0] is stages[0]
+    np.testing.assert_allclose(stages[0].scale, (0.25, 0.25))
+
+    _show(qtbot, dock, "wraparound")
+    assert grid_model(viewer).enabled and not image.visible
+    viewer.window.remove_dock_widget(dock_widget)  # what the dock's close button does
+    assert not grid_model(viewer).enabled and image.visible
+    assert not any(layer.visible for layer in dock.pair_layers.values())

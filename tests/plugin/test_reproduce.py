@@ -233,3 +233,79 @@ def test_layers_data_copies_the_selected_result_as_python(make_napari_viewer):
     QApplication.clipboard().setText("unchanged")
     app.commands.execute_command("napari-xray.copy_as_python").result()
     assert QApplication.clipboard().text() == "unchanged"
+
+
+def test_snippets_follow_what_each_result_was_made_from(make_napari_viewer, tmp_path):
+    """Several files opened as one stack; a result of a result whose input was re-run
+    since; an input removed and another layer given its name."""
+    import imageio.v3 as iio
+
+    rng = np.random.default_rng(5)
+    files = []
+    for index in range(3):
+        files.append(tmp_path / f"f{index}.png")
+        iio.imwrite(files[-1], rng.integers(0, 255, (64, 80), np.uint8))
+    viewer = make_napari_viewer()
+    (stack,) = viewer.open([str(f) for f in files], plugin="napari-xray", stack=True)
+    assert stack.data.shape == (3, 64, 80)
+    log = nx.add_filter(viewer, stack, "log", sigma=1.0)
+    snippet = nx.as_python(log, viewer)
+    assert f"nx.read_xray({[str(f) for f in files]!r}, skip_bad=True)" in snippet
+    np.testing.assert_array_equal(_run_snippet(snippet, {}), log.data)
+
+    gradient = nx.add_filter(viewer, log, "gradient", sigma=1.5)
+    computed_from = np.array(gradient.data)
+    nx.add_filter(viewer, stack, "log", sigma=3.0)  # the LoG layer, re-run in place
+    assert log.metadata["napari_xray"]["parameters"]["sigma"] == 3.0
+    snippet = nx.as_python(gradient, viewer)
+    assert "step_1 = nx.run_operation('log', image, sigma=1.0)" in snippet
+    np.testing.assert_array_equal(_run_snippet(snippet, {}), computed_from)
+
+    plain = viewer.add_image(np.array(stack.data) // 3, name="plain")
+    edges = nx.add_filter(viewer, plain, "sobel")
+    viewer.layers.remove(plain)
+    viewer.add_image(np.zeros((3, 64, 80), np.uint8), name="plain")
+    snippet = nx.as_python(edges, viewer)
+    assert "'plain' is no longer in the viewer" in snippet
+
+
+def test_saved_recipes_always_read_back_and_steps_are_checked_strictly(
+    make_napari_viewer, tmp_path
+):
+    viewer = make_napari_viewer()
+    image = viewer.add_image(np.random.default_rng(4).integers(0, 255, (2, 40, 50), np.uint8),
+                             name="chest")
+    sobel = nx.add_filter(viewer, image, "sobel")
+    sobel.colormap = "viridis"  # recoloured in napari's layer controls
+    nx.add_filter(viewer, sobel, "mask", threshold=50.0)  # a result of a result
+    path = nx.save_recipe(viewer, tmp_path / "r.json")
+    (step,) = read_recipe(path)
+    assert (step.operation, step.colormap) == ("sobel", None)
+
+    def refused(parameters, match):
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"napari_xray_recipe": 1, "steps": [
+            {"operation": parameters.pop("operation", "canny"), "parameters": parameters}]}),
+            encoding="utf-8")
+        with pytest.raises(RecipeError, match=match):
+            read_recipe(bad)
+
+    refused({"operation": "log", "sigma": float("nan")}, "sigma must be a finite number")
+    refused({"operation": "log", "sigma": True}, "sigma must be a finite number")
+    refused({"operation": "log", "sigma": "2"}, "sigma must be a finite number")
+    refused({"operation": "sobel", "normalize": 5}, "normalize must be true or false")
+    refused({"operation": "mask", "mode": 1}, "mode must be a string")
+    refused({"low_threshold": 100, "high_threshold": 10}, "step 1 .*canny")
+    twice = tmp_path / "twice.json"
+    twice.write_text(json.dumps({"napari_xray_recipe": 1, "steps": [
+        {"operation": "log", "parameters": {"sigma": 2}}] * 2}), encoding="utf-8")
+    assert len(read_recipe(twice)) == 1  # one result, one panel
+    before = len(viewer.layers)
+    bad = tmp_path / "late.json"
+    bad.write_text(json.dumps({"napari_xray_recipe": 1, "steps": [
+        {"operation": "log"}, {"operation": "canny",
+                               "parameters": {"low_threshold": 9, "high_threshold": 1}}]}),
+        encoding="utf-8")
+    with pytest.raises(RecipeError):
+        nx.apply_recipe(viewer, image, bad)
+    assert len(viewer.layers) == before  # refused before anything was added

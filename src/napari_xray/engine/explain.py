@@ -131,17 +131,24 @@ def _as_uint8(frame: np.ndarray) -> tuple[np.ndarray, bool]:
     return np.rint(scaled).astype(np.uint8), True
 
 
+def _converted_note(frame: np.ndarray) -> str:
+    return (f" (this {np.asarray(frame).dtype} image is shown as the uint8 the tutorial "
+            "reads: scaled to 0–255)")
+
+
 def _wraparound(frame: np.ndarray) -> Pair:
-    pixels, _ = _as_uint8(frame)
+    pixels, converted = _as_uint8(frame)
     tutorial = tutorial_sobel(pixels).astype(np.float64)
     engine = sobel_magnitude(pixels).astype(np.float64)  # float32, scaled to 0–255
     exact = [ndimage.sobel(pixels.astype(np.int32), axis=axis) for axis in (0, 1)]
     wrapped = np.logical_or.reduce([(d < 0) | (d > 255) for d in exact])
     share = float(wrapped.mean())
-    figures = {"wrapped_fraction": share, "max_difference": float(np.abs(tutorial - engine).max())}
+    figures = {"wrapped_fraction": share, "max_difference": float(np.abs(tutorial - engine).max()),
+               "converted_to_uint8": converted}  # fmt: skip
     caption = (
         f"scipy.ndimage returns the input's dtype: on uint8 each Sobel derivative wraps modulo "
-        f"256, and {share:.0%} of this frame's pixels have a derivative outside 0–255.",
+        f"256, and {share:.0%} of this frame's pixels have a derivative outside 0–255"
+        + (_converted_note(frame) if converted else "") + ".",
         "They come out wrong (the tutorial's \"emboss\"); napari-xray computes in float32 "
         "and shows the true magnitude.",
     )
@@ -177,19 +184,22 @@ def _stack(stack: np.ndarray | None, index: int) -> Pair:
         return Pair("stack", PAIRS["stack"], None, None, None, labels,
                     ("A 3-D filter over a stack mixes neighbouring frames into each result.",
                      "This input is a single frame: open a stack to see it."), units="LoG")
-    volume = ndimage.gaussian_laplace(np.asarray(stack, dtype=np.float32), sigma=1.0)
-    tutorial = volume[index].astype(np.float64)
+    # σ = 1 reaches 4 frames each way (SciPy's truncate=4): the frames beyond change
+    # nothing of this one's result, so only its neighbourhood is filtered (exactly).
+    first = max(index - 4, 0)
+    window = np.asarray(stack[first:index + 5], dtype=np.float32)
+    tutorial = ndimage.gaussian_laplace(window, sigma=1.0)[index - first].astype(np.float64)
     engine = laplace_of_gaussian(stack[index], sigma=1.0).astype(np.float64)
-    # The weight a frame keeps of itself when smoothed along the stack axis (σ = 1).
-    impulse = np.zeros(9)
-    impulse[4] = 1.0
-    own = float(ndimage.gaussian_filter1d(impulse, 1.0)[4])
+    # The weight this frame keeps of itself when smoothed along the stack axis (σ = 1,
+    # SciPy's reflecting border: more at the first and last frames).
+    count = stack.shape[0]
+    own = float(np.diag(ndimage.gaussian_filter1d(np.eye(count), 1.0, axis=0))[index])
     difference = tutorial - engine
     figures = {"own_weight": own, "max_difference": float(np.abs(difference).max()),
                "frames": int(stack.shape[0])}  # fmt: skip
     caption = (
         f"A 3-D filter over the ({stack.shape[0]}, H, W) stack smooths across the stack axis "
-        f"too: at σ = 1 only {own:.0%} of each result comes from its own radiograph.",
+        f"too: at σ = 1 only {own:.0%} of this frame's result comes from its own radiograph.",
         "The rest leaks in from the neighbouring frames (the difference); they are separate "
         "radiographs, so napari-xray filters each alone.",
     )

@@ -328,19 +328,29 @@ def output_metadata(
     -------
     dict
         ``operation`` (key), ``title``, ``parameters`` (all, resolved), ``input_layer``
-        (name), ``version`` (napari-xray's) and ``complete`` (False while frames other
-        than the one on screen are still being computed).
+        (name) and ``input_layer_id`` (napari's ``unique_id`` of that layer, as text),
+        ``version`` (napari-xray's) and ``complete`` (False while frames other than
+        the one on screen are still being computed); for a result of a result,
+        ``made_from``: the input's own entry as it was when this one was computed.
     """
+    import copy
+
     from napari_xray import __version__
 
-    return {
+    entry = {
         "operation": operation.key,
         "title": operation.title,
         "parameters": {name: _plain(value) for name, value in operation.resolve(params).items()},
         "input_layer": input_layer.name,
+        "input_layer_id": str(getattr(input_layer, "unique_id", "")),
         "version": __version__,
         "complete": bool(complete),
     }
+    made_from = input_layer.metadata.get(METADATA_KEY) if isinstance(
+        input_layer.metadata, dict) else None
+    if isinstance(made_from, dict) and "operation" in made_from:
+        entry["made_from"] = copy.deepcopy(made_from)
+    return entry
 
 
 def output_kwargs(

@@ -35,7 +35,7 @@ def _entry(layer) -> dict[str, Any]:
 
 def input_expression(layer: Layer) -> tuple[str, bool]:
     """Python for ``layer``'s data, and whether it runs outside napari: its sample
-    (``nx.load_sample("series")``), the file or folder napari-xray read it from, or
+    (``nx.load_sample("series")``), the files or folder napari-xray read it from, or
     else the layer itself in napari's console (``viewer.layers["name"].data``)."""
     source = getattr(layer, "source", None)
     sample = getattr(source, "sample", None)
@@ -43,9 +43,32 @@ def input_expression(layer: Layer) -> tuple[str, bool]:
         return f"nx.load_sample({sample[1]!r})", True
     path, reader = getattr(source, "path", None), getattr(source, "reader_plugin", None)
     if path and reader == "napari-xray":
+        metadata = layer.metadata if isinstance(layer.metadata, dict) else {}
+        files = metadata.get("source_paths")
+        # napari keeps only the first of several files opened as one stack.
+        if not Path(path).is_dir() and isinstance(files, list) and len(files) > 1:
+            path = [os.fspath(file) for file in files]
+        else:
+            path = os.fspath(path)
         # skip_bad as the reader: a folder's damaged files are left out the same way.
-        return f"nx.read_xray({os.fspath(path)!r}, skip_bad=True)", True
+        return f"nx.read_xray({path!r}, skip_bad=True)", True
     return f"viewer.layers[{layer.name!r}].data", False
+
+
+def _find_input(viewer, entry: dict) -> Layer | None:
+    """The layer ``entry`` was computed from, if it is still in ``viewer`` (by napari's
+    unique id; by name for entries that have none)."""
+    if viewer is None:
+        return None
+    wanted = entry.get("input_layer_id")
+    for candidate in viewer.layers:
+        candidate = unwrap(candidate)
+        if wanted:
+            if str(getattr(candidate, "unique_id", "")) == wanted:
+                return candidate
+        elif candidate.name == entry.get("input_layer"):
+            return candidate
+    return None
 
 
 def _call(operation: str, parameters: dict[str, Any], argument: str) -> str:
@@ -79,37 +102,33 @@ def as_python(layer: Layer, viewer: napari.Viewer | None = None) -> str:
         import napari
 
         viewer = napari.current_viewer()
-    chain = [(layer, _entry(layer))]  # the result, then the results it was made from
-    expression = None
-    while expression is None:
-        name = chain[-1][1].get("input_layer")
-        source = None
-        if viewer is not None and isinstance(name, str) and name in viewer.layers:
-            source = unwrap(viewer.layers[name])
-        entry = None
-        if source is not None and len(chain) < _MAX_CHAIN and all(
-                source is not made for made, _ in chain):  # fmt: skip
-            try:
-                entry = _entry(source)
-            except ValueError:
-                entry = None
-        if entry is not None:
-            chain.append((source, entry))
-        elif source is not None:
-            expression, _ = input_expression(source)
-        else:  # the input layer is gone: only its name is left
-            expression = f"viewer.layers[{name!r}].data"
+    # The result, then what it was made from, as recorded when each was computed (a
+    # result re-run since then does not change what this one was made from).
+    chain = [(layer.name, _entry(layer))]
+    while isinstance(chain[-1][1].get("made_from"), dict) and len(chain) < _MAX_CHAIN:
+        made_from = chain[-1][1]["made_from"]
+        chain.append((chain[-1][1].get("input_layer"), made_from))
+    root = chain[-1][1]
+    source = _find_input(viewer, root)
+    notes = []
+    if source is not None:
+        expression, _ = input_expression(source)
+    else:
+        expression = f"viewer.layers[{root.get('input_layer')!r}].data"
+        notes.append(f"# the input layer {root.get('input_layer')!r} is no longer in the "
+                     "viewer: this line reads whatever layer now has its name")  # fmt: skip
     lines = ["import napari_xray as nx", "", f"image = {expression}"]
     argument = "image"
-    for position, (made, entry) in enumerate(reversed(chain)):
+    for position, (name, entry) in enumerate(reversed(chain)):
         target = "result" if position == len(chain) - 1 else f"step_{position + 1}"
         lines.append(f"{target} = {_call(entry['operation'], entry['parameters'], argument)}"
-                     + (f"  # '{made.name}'" if target != "result" else ""))
+                     + (f"  # {name!r}" if target != "result" else ""))
         argument = target
     from napari.layers import Labels
 
     if isinstance(layer, Labels):
         lines[-1] += f'.astype("{layer.data.dtype}")  # napari shows it as a Labels layer'
+    lines.extend(notes)
     if any(entry.get("complete") is False for _, entry in chain):
         lines.append("# napari was still computing some frames of this result; this computes "
                      "all of them")  # fmt: skip
@@ -118,8 +137,15 @@ def as_python(layer: Layer, viewer: napari.Viewer | None = None) -> str:
 
 def recipe_steps(viewer: napari.Viewer) -> list[RecipeStep]:
     """The operations, parameters and colormaps of the viewer's napari-xray results, in
-    layer list order, each distinct step once."""
+    layer list order, each distinct step once.
+
+    A recipe runs each step on the image it is applied to, so results made from
+    other results are left out; a colormap other than the operation's own (chosen
+    in napari's layer controls) is left out too, and the replay shows its default.
+    """
     from napari.layers import Image
+
+    from napari_xray.engine.operations import get_operation
 
     steps: list[RecipeStep] = []
     for layer in unwrap(viewer).layers:
@@ -127,7 +153,11 @@ def recipe_steps(viewer: napari.Viewer) -> list[RecipeStep]:
             entry = _entry(layer)
         except ValueError:
             continue
+        if "made_from" in entry:
+            continue  # made from another result: a recipe runs every step on the image
         colormap = layer.colormap.name if isinstance(layer, Image) else None
+        if colormap not in get_operation(entry["operation"]).colormaps:
+            colormap = None  # recoloured in napari: the recipe keeps the operation's own
         step = RecipeStep(entry["operation"], dict(entry["parameters"]), colormap)
         if step not in steps:
             steps.append(step)

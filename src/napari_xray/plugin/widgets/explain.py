@@ -67,6 +67,35 @@ def _is_own(layer) -> bool:
     return isinstance(layer.metadata, dict) and "napari_xray_explain" in layer.metadata
 
 
+class _ShownView:
+    """The pairs' layers and the view they replaced: kept apart from the dock, so that
+    closing the dock can still put the view back."""
+
+    def __init__(self, viewer) -> None:
+        self._viewer_ref = weakref.ref(viewer)
+        self.layers: dict = {}
+        self.saved: SavedView | None = None
+
+    def save(self) -> None:
+        viewer = self._viewer_ref()
+        if self.saved is None and viewer is not None:
+            self.saved = SavedView(viewer, skip=lambda layer: False)
+
+    def put_back(self, *args) -> None:
+        """Hide the pairs' layers; grid, camera and visibility as they were."""
+        viewer = self._viewer_ref()
+        if self.saved is None or viewer is None:
+            return
+        try:
+            for layer in self.layers.values():
+                if layer_alive(viewer, layer):
+                    layer.visible = False
+            self.saved.put_back(viewer)
+        except RuntimeError:  # pragma: no cover - the viewer's window is closing too
+            pass
+        self.saved = None
+
+
 class ExplainWidget(QWidget):
     """The tutorial's mistakes on the frame on screen, Canny's stages, the transfer function.
 
@@ -92,12 +121,12 @@ class ExplainWidget(QWidget):
         napari_viewer = unwrap(napari_viewer)
         self.viewer = napari_viewer
         self.pairs: list = []
-        self.pair_layers: dict = {}
+        self._view = _ShownView(napari_viewer)
         self.stage_layers: dict = {}
-        self._saved: SavedView | None = None
         self._worker = None
         self._input_ref = None
         self._frame: int | None = None
+        self._chosen = 0
 
         self._image = ComboBox(choices=self._image_choices, nullable=True,
                                tooltip="The image explained: its frame on screen")  # fmt: skip
@@ -164,6 +193,8 @@ class ExplainWidget(QWidget):
 
         for name in ("inserted", "removed"):
             getattr(napari_viewer.layers.events, name).connect(self._on_layers_changed)
+        # Closing the dock puts the view back (nothing else could, once it is gone).
+        self.destroyed.connect(self._view.put_back)
         self._on_layers_changed()
         self._draw_transfer()
 
@@ -180,9 +211,14 @@ class ExplainWidget(QWidget):
         self._image.value = unwrap(layer)
 
     @property
+    def pair_layers(self) -> dict:
+        """``{(pair key, "tutorial" | "engine" | "difference"): layer}``."""
+        return self._view.layers
+
+    @property
     def showing(self) -> bool:
         """Whether the pairs are on screen (the view is saved, for Restore)."""
-        return self._saved is not None
+        return self._view.saved is not None
 
     @property
     def busy(self) -> bool:
@@ -218,6 +254,7 @@ class ExplainWidget(QWidget):
             return
         frame = displayed_frame(self.viewer, layer)
         self._input_ref, self._frame = weakref.ref(layer), frame
+        self._chosen = self._pair.currentIndex()  # what was asked for, not what is chosen later
         self._status.setText("Computing the four pairs (the 3-D filter takes a moment)…")
         self._show.setEnabled(False)
         worker = create_worker(explain_pairs, layer.data, frame, _start_thread=False)
@@ -229,13 +266,9 @@ class ExplainWidget(QWidget):
 
     def restore(self) -> None:
         """Hide the pairs' layers and put back the grid, camera and visibility."""
-        if self._saved is None:
+        if not self.showing:
             return
-        for layer in self.pair_layers.values():
-            if layer_alive(self.viewer, layer):
-                layer.visible = False
-        self._saved.put_back(self.viewer)
-        self._saved = None
+        self._view.put_back()
         self._show.setText("Show")
 
     def add_canny_stages(self) -> list:
@@ -260,6 +293,16 @@ class ExplainWidget(QWidget):
         return added
 
     # ------------------------------------------------------------------ internals
+
+    def event(self, event) -> bool:  # noqa: D102 - Qt's
+        from qtpy.QtCore import QEvent
+
+        # napari closes a dock by taking this widget out of it (its parent becomes None):
+        # the view goes back as Restore would put it.
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self._view.put_back()
+            self._show.setText("Show")
+        return super().event(event)
 
     def _image_choices(self, widget=None):
         return image_layer_choices(self.viewer, exclude=lambda layer: _is_own(layer) or (
@@ -291,6 +334,8 @@ class ExplainWidget(QWidget):
         if layer is not None:
             layer.data = data
             layer.name = name
+            layer.scale = tuple(source.scale)[-2:]
+            layer.translate = tuple(source.translate)[-2:]
             layer.visible = True
         else:
             kwargs = {"name": name, "metadata": {"napari_xray_explain": str(key)},
@@ -304,26 +349,22 @@ class ExplainWidget(QWidget):
         return layer
 
     def _on_pairs(self, pairs) -> None:
-        if not qt_alive(self):
+        if not qt_alive(self) or self.parent() is None:  # the dock was closed meanwhile
             return
         source = self._input_ref() if self._input_ref is not None else None
         if source is None or not layer_alive(self.viewer, source):
             self._status.setText("The image was removed before its pairs were ready.")
             return
-        chosen = self._pair.currentIndex()
+        chosen = self._chosen
         shown = [p for p in pairs if p.tutorial is not None and (
             chosen == 0 or p.key == list(PAIRS)[chosen - 1])]
         if not shown:
             self._status.setText("This pair needs a stack of frames: " + pairs[2].caption[1])
             return
         self.pairs = shown
-        if self._saved is None:
-            self._saved = SavedView(self.viewer, skip=_is_own)
-        for layer in self.viewer.layers:
-            if not _is_own(layer) and layer.visible:
-                layer.visible = False
-        for layer in self.pair_layers.values():
-            if layer_alive(self.viewer, layer):
+        self._view.save()
+        for layer in self.viewer.layers:  # everything else, Canny's stages too, steps aside
+            if layer.visible:
                 layer.visible = False
         order = []
         for number, pair in enumerate(pairs, start=1):
