@@ -123,6 +123,11 @@ def test_a_single_frame_has_no_stack_pair_and_bad_input_is_refused(xray_stack):
     pairs = {p.key: p for p in explain_pairs(xray_stack[0])}
     assert pairs["stack"].tutorial is None and "single frame" in pairs["stack"].caption[1]
     assert pairs["wraparound"].tutorial is not None
+    assert not pairs["wraparound"].figures["converted_to_uint8"]
+    floats = {p.key: p for p in explain_pairs(xray_stack[0].astype(np.float32) / 255)}
+    for key in ("wraparound", "fourier", "canny"):  # shown as the tutorial's uint8, said so
+        assert floats[key].figures["converted_to_uint8"]
+        assert "float32 image is shown as the uint8" in floats[key].caption[0]
     with pytest.raises(ValueError, match="out of range"):
         explain_pairs(xray_stack, 9)
     with pytest.raises(ValueError, match="real numbers"):

@@ -158,16 +158,17 @@ def _wraparound(frame: np.ndarray) -> Pair:
 
 
 def _fourier(frame: np.ndarray) -> Pair:
-    pixels, _ = _as_uint8(frame)
+    pixels, converted = _as_uint8(frame)
     tutorial = tutorial_fourier_gaussian(pixels).astype(np.float64)
     factor = ndimage.fourier_gaussian(np.ones(pixels.shape), sigma=TUTORIAL_SIGMA)
     engine = fourier_smoothed(pixels, USEFUL_SIGMA)
     tiny = float(np.abs(fourier_smoothed(pixels, TUTORIAL_SIGMA) - pixels).max())
     figures = {"smallest_factor": float(factor.min()), "tiny_sigma_change": tiny,
-               "useful_sigma": USEFUL_SIGMA}  # fmt: skip
+               "useful_sigma": USEFUL_SIGMA, "converted_to_uint8": converted}  # fmt: skip
     caption = (
         "fourier_gaussian expects a spectrum: given pixels, it multiplies each by a fixed "
-        f"factor ({factor.min():.3f}–1 here), which smooths nothing.",
+        f"factor ({factor.min():.3f}–1 here), which smooths nothing"
+        + (_converted_note(frame) if converted else "") + ".",
         f"Through the FFT, the tutorial's σ = {TUTORIAL_SIGMA} would change no pixel by more "
         f"than {tiny:.2f} grey levels; σ = {USEFUL_SIGMA:g} smooths (napari-xray's route).",
     )
@@ -208,16 +209,18 @@ def _stack(stack: np.ndarray | None, index: int) -> Pair:
 
 
 def _canny(frame: np.ndarray) -> Pair:
-    pixels, _ = _as_uint8(frame)
+    pixels, converted = _as_uint8(frame)
     tutorial = tutorial_canny(pixels)
     edges = canny(pixels, sigma=2.0)
     engine = edges.astype(np.float64) * 255.0
     lit = float((tutorial > 0).mean())
     edge_share = float(edges.mean())
-    figures = {"tutorial_nonzero_fraction": lit, "edge_fraction": edge_share}
+    figures = {"tutorial_nonzero_fraction": lit, "edge_fraction": edge_share,
+               "converted_to_uint8": converted}  # fmt: skip
     caption = (
         "The tutorial's \"Canny\" is a gradient magnitude (Prewitt on unsmoothed pixels): "
-        f"{lit:.0%} of pixels get a value, and its edges are grey bands, not lines.",
+        f"{lit:.0%} of pixels get a value, and its edges are grey bands, not lines"
+        + (_converted_note(frame) if converted else "") + ".",
         "A Canny keeps only each edge's ridge (non-maximum suppression) and links weak to "
         f"strong edges (hysteresis): {edge_share:.1%} of pixels, one pixel thin.",
     )
