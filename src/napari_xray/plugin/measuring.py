@@ -25,6 +25,7 @@ __all__ = [
     "frame_spacing",
     "input_of",
     "placed_shapes",
+    "result_entry",
     "results_of",
     "shapes_layers",
 ]
@@ -57,7 +58,8 @@ class PlacedShape:
     frame: int | None
 
 
-def _entry(layer) -> dict | None:
+def result_entry(layer) -> dict | None:
+    """The ``napari_xray`` metadata entry of a napari-xray result, else None."""
     metadata = getattr(layer, "metadata", None)
     entry = metadata.get(METADATA_KEY) if isinstance(metadata, dict) else None
     return entry if isinstance(entry, dict) and "operation" in entry else None
@@ -65,7 +67,7 @@ def _entry(layer) -> dict | None:
 
 def input_of(viewer: napari.Viewer, layer: Layer | None) -> Layer | None:
     """The layer a napari-xray result was computed from (still in ``viewer``), else ``layer``."""
-    entry = _entry(layer)
+    entry = result_entry(layer)
     if entry is not None:
         name = entry.get("input_layer")
         if isinstance(name, str) and name in viewer.layers:
@@ -81,7 +83,7 @@ def results_of(viewer: napari.Viewer, layer: Layer) -> list[Layer]:
     results = []
     for candidate in unwrap(viewer).layers:
         candidate = unwrap(candidate)
-        entry = _entry(candidate)
+        entry = result_entry(candidate)
         if (candidate is not layer and entry is not None
                 and entry.get("input_layer") == layer.name
                 and isinstance(candidate, (Image, Labels))

@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_xray.plugin.layers import METADATA_KEY, unwrap
+from napari_xray.plugin.layers import unwrap
+from napari_xray.plugin.measuring import result_entry
 from napari_xray.recipe import RecipeStep, read_recipe, write_recipe
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,8 +27,8 @@ _MAX_CHAIN = 32
 
 
 def _entry(layer) -> dict[str, Any]:
-    entry = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
-    if not (isinstance(entry, dict) and "operation" in entry):
+    entry = result_entry(layer)
+    if entry is None:
         raise ValueError(f"'{layer.name}' is not a napari-xray result: it records no operation "
                          "(choose a layer a napari-xray filter made)")  # fmt: skip
     return entry

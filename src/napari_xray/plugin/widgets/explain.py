@@ -50,6 +50,7 @@ from napari_xray.plugin.layers import (
     qt_alive,
     unwrap,
 )
+from napari_xray.plugin.measuring import result_entry
 from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -306,7 +307,7 @@ class ExplainWidget(QWidget):
 
     def _image_choices(self, widget=None):
         return image_layer_choices(self.viewer, exclude=lambda layer: _is_own(layer) or (
-            isinstance(layer.metadata, dict) and "napari_xray" in layer.metadata))
+            result_entry(layer) is not None))
 
     def _on_layers_changed(self, event=None) -> None:
         if not qt_alive(self):

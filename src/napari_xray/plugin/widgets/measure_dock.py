@@ -25,7 +25,7 @@ from superqt.utils import qthrottled
 
 from napari_xray.plugin.hub import viewer_hub
 from napari_xray.plugin.layers import image_layer_choices, qt_alive, unwrap
-from napari_xray.plugin.measuring import input_of, results_of, shapes_layers
+from napari_xray.plugin.measuring import input_of, result_entry, results_of, shapes_layers
 from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,10 +40,7 @@ _LAYER_LIST_EVENTS = ("inserted", "removed", "moved")
 
 
 def _has_operation(layer) -> bool:
-    from napari_xray.plugin.layers import METADATA_KEY
-
-    entry = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
-    return isinstance(entry, dict) and "operation" in entry
+    return result_entry(layer) is not None
 
 
 class MeasureDock(QWidget):
