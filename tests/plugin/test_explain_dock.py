@@ -44,7 +44,7 @@ def _show(qtbot, dock, key):
 def test_the_pairs_come_in_grid_view_and_leave_as_compare_alls(make_napari_viewer, qtbot):
     from napari.layers import Labels
 
-    from napari_xray.plugin.comparison import grid_model
+    from napari_xray.plugin.canvas import grid_model
 
     viewer = make_napari_viewer()
     dock = _open_from_the_menu(viewer)
@@ -120,7 +120,7 @@ def test_the_phantom_and_a_single_frame(make_napari_viewer, qtbot):
 
 
 def test_closing_the_dock_puts_the_view_back_and_stages_step_aside(make_napari_viewer, qtbot):
-    from napari_xray.plugin.comparison import grid_model
+    from napari_xray.plugin.canvas import grid_model
 
     viewer = make_napari_viewer()
     dock_widget, dock = viewer.window.add_plugin_dock_widget("napari-xray",

@@ -77,7 +77,7 @@ def test_presets_readout_typing_and_a_right_button_drag(make_napari_viewer, qtbo
     assert tuple(layer.contrast_limits) == window_limits(3000, 1001)
 
     # Right-button drag: 100 px right widens, 50 px up raises the level; no zoom.
-    from napari_xray.plugin.widgets.window_level import _camera
+    from napari_xray.plugin.canvas import camera_model as _camera
 
     camera = _camera(viewer)
     zoom, span = camera.zoom, np.ptp(layer.contrast_limits_range)

@@ -15,7 +15,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from napari_xray.engine.filters import canny, laplace_of_gaussian, sobel_magnitude
+from napari_xray.engine.filters import canny, laplace_of_gaussian, normalize, sobel_magnitude
 
 __all__ = [
     "CANNY_STAGES",
@@ -121,14 +121,12 @@ def gaussian_transfer(sigma: float, frequencies: np.ndarray) -> np.ndarray:
 
 
 def _as_uint8(frame: np.ndarray) -> tuple[np.ndarray, bool]:
-    """The frame as the tutorial's uint8 PNG holds it (other dtypes scaled to 0–255)."""
+    """The frame as the tutorial's uint8 PNG holds it (other dtypes through the tutorial's
+    0–255 normalisation, rounded), and whether it had to be converted."""
     frame = np.asarray(frame)
     if frame.dtype == np.uint8:
         return frame, False
-    values = frame.astype(np.float64)
-    low, high = float(values.min()), float(values.max())
-    scaled = (values - low) * (255.0 / (high - low)) if high > low else values * 0
-    return np.rint(scaled).astype(np.uint8), True
+    return np.clip(np.rint(normalize(frame)), 0, 255).astype(np.uint8), True
 
 
 def _converted_note(frame: np.ndarray) -> str:

@@ -6,7 +6,8 @@ not the canvas's own, is current. Under Mesa the canvas' next draw then
 segfaults in ``glDrawArrays``. :func:`remove_layers` (and
 :func:`remove_layers_later`) make the canvas' context current around the
 removal. :func:`canvas_widget` and :func:`draw_emitter` give the Qt widget and
-the vispy draw event of a viewer's canvas.
+the vispy draw event of a viewer's canvas; :func:`grid_model` and
+:func:`camera_model` its grid and camera, wherever the napari version keeps them.
 """
 
 from __future__ import annotations
@@ -22,12 +23,28 @@ if TYPE_CHECKING:  # pragma: no cover
     from napari.layers import Layer
 
 __all__ = [
+    "camera_model",
     "canvas_context",
     "canvas_widget",
     "draw_emitter",
+    "grid_model",
     "remove_layers",
     "remove_layers_later",
 ]
+
+
+def grid_model(viewer: napari.Viewer):
+    """napari's grid model (``viewer.canvas.grid`` since 0.9, ``viewer.grid`` before)."""
+    canvas = getattr(viewer, "canvas", None)
+    grid = getattr(canvas, "grid", None)
+    return grid if grid is not None else viewer.grid
+
+
+def camera_model(viewer: napari.Viewer):
+    """napari's camera model (``viewer.scene.camera`` since 0.9, ``viewer.camera`` before)."""
+    scene = getattr(viewer, "scene", None)
+    camera = getattr(scene, "camera", None)
+    return camera if camera is not None else viewer.camera
 
 
 def _scene_canvas(viewer: napari.Viewer):

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from psygnal import Signal
 
 from napari_xray.engine.operations import COMPARISON, ComparisonPanel, get_operation
-from napari_xray.plugin.canvas import canvas_widget, draw_emitter
+from napari_xray.plugin.canvas import camera_model, canvas_widget, draw_emitter, grid_model
 from napari_xray.plugin.layers import layer_alive, same_layer, unwrap
 from napari_xray.plugin.outputs import SyncedOutputs
 from napari_xray.plugin.result_layers import OutputSpec
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import napari
     from napari.layers import Layer
 
-__all__ = ["Comparison", "SavedView", "comparison_specs", "grid_model", "preload_panel_imports"]
+__all__ = ["Comparison", "SavedView", "comparison_specs", "preload_panel_imports"]
 
 _GRID_FIELDS = ("stride", "shape", "spacing", "enabled")
 #: Longest wait (ms) for the canvas to draw a panel before the next one comes anyway.
@@ -45,20 +45,6 @@ _DRAW_WAIT_MS = 100
 #: Imported by napari when the first panels are made (pandas for Labels layers) or by
 #: napari-xray for matplotlib-only colormaps; loaded in the background beforehand.
 _PANEL_IMPORTS = ("pandas", "matplotlib.cm")
-
-
-def grid_model(viewer: napari.Viewer):
-    """napari's grid model (``viewer.canvas.grid`` since 0.9, ``viewer.grid`` before)."""
-    canvas = getattr(viewer, "canvas", None)
-    grid = getattr(canvas, "grid", None)
-    return grid if grid is not None else viewer.grid
-
-
-def _camera(viewer: napari.Viewer):
-    """napari's camera model (``viewer.scene.camera`` since 0.9, ``viewer.camera`` before)."""
-    scene = getattr(viewer, "scene", None)
-    camera = getattr(scene, "camera", None)
-    return camera if camera is not None else viewer.camera
 
 
 def preload_panel_imports() -> None:
@@ -118,7 +104,7 @@ class SavedView:
     def __init__(self, viewer: napari.Viewer, skip) -> None:
         grid = grid_model(viewer)
         self.grid = {name: getattr(grid, name) for name in _GRID_FIELDS if hasattr(grid, name)}
-        camera = _camera(viewer)
+        camera = camera_model(viewer)
         self.camera = (tuple(camera.center), camera.zoom)
         layers = [layer for layer in viewer.layers if not skip(layer)]
         self.visibility = [(layer, layer.visible) for layer in layers]
@@ -137,7 +123,7 @@ class SavedView:
             if layer_alive(viewer, layer) and layer.name_overlay.visible != visible:
                 layer.name_overlay.visible = visible
         center, zoom = self.camera
-        camera = _camera(viewer)
+        camera = camera_model(viewer)
         camera.center = center
         camera.zoom = zoom
 

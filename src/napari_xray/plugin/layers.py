@@ -82,6 +82,30 @@ def qt_alive(widget) -> bool:
     return True
 
 
+def data_key(layer) -> tuple:
+    """Identifies a layer's data as it is now: napari-xray refills a result's buffer in
+    place, so its operation, parameters and completeness count as well as the array."""
+    entry = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
+    return (id(layer.data), np.shape(layer.data), repr(entry))
+
+
+def still_computing(layer) -> bool:
+    """Whether napari-xray is still computing frames of this result (other than the one
+    on screen); its figures over the stack wait for them."""
+    entry = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
+    return isinstance(entry, dict) and entry.get("complete") is False
+
+
+def reset_layer_choices(combo) -> None:
+    """New choices for the magicgui layer picker ``combo``, keeping its layer if it is
+    still a choice: magicgui matches choices by name, so a renamed layer was lost."""
+    layer = combo.value
+    combo.reset_choices()
+    if layer is not None and combo.value is not layer and any(
+            choice is layer for choice in combo.choices):  # fmt: skip
+        combo.value = layer
+
+
 class LayerPickerMixin:
     """The image-layer picker and status line that the X-ray widgets share.
 
@@ -106,7 +130,7 @@ class LayerPickerMixin:
 
     def _refresh_choices(self, event=None) -> None:
         if qt_alive(self):
-            self._image.reset_choices()
+            reset_layer_choices(self._image)
 
     def _set_status(self, text: str) -> None:
         if qt_alive(self):

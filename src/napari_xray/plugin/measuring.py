@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "PlacedShape",
     "frame_spacing",
+    "input_layer_of",
     "input_of",
     "placed_shapes",
     "result_entry",
@@ -65,13 +66,29 @@ def result_entry(layer) -> dict | None:
     return entry if isinstance(entry, dict) and "operation" in entry else None
 
 
+def input_layer_of(viewer: napari.Viewer | None, entry: dict) -> Layer | None:
+    """The layer the result ``entry`` was computed from, if it is still in ``viewer``: by
+    napari's unique id, or by name for entries that record none."""
+    if viewer is None:
+        return None
+    wanted = entry.get("input_layer_id")
+    for candidate in unwrap(viewer).layers:
+        candidate = unwrap(candidate)
+        if wanted:
+            if str(getattr(candidate, "unique_id", "")) == wanted:
+                return candidate
+        elif candidate.name == entry.get("input_layer"):
+            return candidate
+    return None
+
+
 def input_of(viewer: napari.Viewer, layer: Layer | None) -> Layer | None:
     """The layer a napari-xray result was computed from (still in ``viewer``), else ``layer``."""
     entry = result_entry(layer)
     if entry is not None:
-        name = entry.get("input_layer")
-        if isinstance(name, str) and name in viewer.layers:
-            return unwrap(viewer.layers[name])
+        source = input_layer_of(viewer, entry)
+        if source is not None:
+            return source
     return layer
 
 
@@ -85,7 +102,7 @@ def results_of(viewer: napari.Viewer, layer: Layer) -> list[Layer]:
         candidate = unwrap(candidate)
         entry = result_entry(candidate)
         if (candidate is not layer and entry is not None
-                and entry.get("input_layer") == layer.name
+                and input_layer_of(viewer, entry) is layer
                 and isinstance(candidate, (Image, Labels))
                 and np.shape(candidate.data) == np.shape(layer.data)):  # fmt: skip
             results.append(candidate)

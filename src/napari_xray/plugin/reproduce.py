@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_xray.plugin.layers import unwrap
-from napari_xray.plugin.measuring import result_entry
+from napari_xray.plugin.measuring import input_layer_of, result_entry
 from napari_xray.recipe import RecipeStep, read_recipe, write_recipe
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,22 +56,6 @@ def input_expression(layer: Layer) -> tuple[str, bool]:
     return f"viewer.layers[{layer.name!r}].data", False
 
 
-def _find_input(viewer, entry: dict) -> Layer | None:
-    """The layer ``entry`` was computed from, if it is still in ``viewer`` (by napari's
-    unique id; by name for entries that have none)."""
-    if viewer is None:
-        return None
-    wanted = entry.get("input_layer_id")
-    for candidate in viewer.layers:
-        candidate = unwrap(candidate)
-        if wanted:
-            if str(getattr(candidate, "unique_id", "")) == wanted:
-                return candidate
-        elif candidate.name == entry.get("input_layer"):
-            return candidate
-    return None
-
-
 def _call(operation: str, parameters: dict[str, Any], argument: str) -> str:
     arguments = "".join(f", {name}={value!r}" for name, value in parameters.items())
     return f"nx.run_operation({operation!r}, {argument}{arguments})"
@@ -110,7 +94,7 @@ def as_python(layer: Layer, viewer: napari.Viewer | None = None) -> str:
         made_from = chain[-1][1]["made_from"]
         chain.append((chain[-1][1].get("input_layer"), made_from))
     root = chain[-1][1]
-    source = _find_input(viewer, root)
+    source = input_layer_of(viewer, root)
     notes = []
     if source is not None:
         expression, _ = input_expression(source)

@@ -40,7 +40,8 @@ from napari_xray.engine.explain import (
     gaussian_transfer,
 )
 from napari_xray.explain import DISPLAY_PERCENTILE, display_range
-from napari_xray.plugin.comparison import SavedView, grid_model
+from napari_xray.plugin.canvas import grid_model
+from napari_xray.plugin.comparison import SavedView
 from napari_xray.plugin.layers import (
     displayed_frame,
     image_layer_choices,
@@ -48,6 +49,7 @@ from napari_xray.plugin.layers import (
     layer_alive,
     napari_colormap,
     qt_alive,
+    reset_layer_choices,
     unwrap,
 )
 from napari_xray.plugin.measuring import result_entry
@@ -312,13 +314,10 @@ class ExplainWidget(QWidget):
     def _on_layers_changed(self, event=None) -> None:
         if not qt_alive(self):
             return
-        current = self._image.value
-        self._image.reset_choices()
-        choices = [layer for _, layer in self._image_choices()]
-        if current is not None and any(layer is current for layer in choices):
-            self._image.value = current
-        elif self._image.value is None and choices:
-            self._image.value = choices[0]
+        reset_layer_choices(self._image)
+        choices = self._image_choices()
+        if self._image.value is None and choices:
+            self._image.value = choices[0][1]
 
     def _put(self, store: dict, key, data: np.ndarray, name: str, source) -> Layer:
         """The layer ``store[key]`` holding ``data`` (made, or refilled and shown): a

@@ -28,12 +28,12 @@ from qtpy.QtWidgets import (
 
 from napari_xray.io.chestxray8 import findings_text
 from napari_xray.plugin.layers import (
-    METADATA_KEY,
     displayed_frame,
     qt_alive,
     referenced_layer,
     unwrap,
 )
+from napari_xray.plugin.measuring import input_of
 from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -207,14 +207,11 @@ class FramePanelWidget(QWidget):
             return None
         if _has_rows(selected):
             return selected
-        entry = selected.metadata.get(METADATA_KEY)
-        name = entry.get("input_layer") if isinstance(entry, dict) else None
-        name = name or selected.metadata.get("image_layer")  # a boxes layer
-        if name is not None and name in self.viewer.layers:
+        source = input_of(self.viewer, selected)  # a result: the layer it came from
+        name = selected.metadata.get("image_layer")  # a boxes layer: its image's name
+        if source is selected and name is not None and name in self.viewer.layers:
             source = self.viewer.layers[name]
-            if _has_rows(source):
-                return source
-        return None
+        return source if source is not selected and _has_rows(source) else None
 
     def _on_active(self, event=None) -> None:
         if not qt_alive(self):

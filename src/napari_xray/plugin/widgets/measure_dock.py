@@ -24,7 +24,12 @@ from qtpy.QtWidgets import (
 from superqt.utils import qthrottled
 
 from napari_xray.plugin.hub import viewer_hub
-from napari_xray.plugin.layers import image_layer_choices, qt_alive, unwrap
+from napari_xray.plugin.layers import (
+    image_layer_choices,
+    qt_alive,
+    reset_layer_choices,
+    unwrap,
+)
 from napari_xray.plugin.measuring import input_of, result_entry, results_of, shapes_layers
 from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
 
@@ -37,10 +42,6 @@ __all__ = ["MeasureDock"]
 #: At most one update per this many ms while a shape is dragged or the slider moves.
 THROTTLE_MS = 30
 _LAYER_LIST_EVENTS = ("inserted", "removed", "moved")
-
-
-def _has_operation(layer) -> bool:
-    return result_entry(layer) is not None
 
 
 class MeasureDock(QWidget):
@@ -176,7 +177,8 @@ class MeasureDock(QWidget):
     # ------------------------------------------------------------------ internals
 
     def _image_choices(self, widget=None):
-        return image_layer_choices(self.viewer, exclude=_has_operation)
+        return image_layer_choices(self.viewer,
+                                   exclude=lambda layer: result_entry(layer) is not None)
 
     def _shapes_choices(self, widget=None):
         return [(layer.name, layer) for layer in shapes_layers(self.viewer)]
@@ -236,15 +238,9 @@ class MeasureDock(QWidget):
             self._watched.append((weakref.ref(layer), name))
 
     def _reset_pickers(self) -> None:
-        """New choices for both pickers, each keeping its layer (renamed or not: magicgui
-        matches choices by name)."""
-        for combo, choices in ((self._image, self._image_choices),
-                               (self._shapes, self._shapes_choices)):  # fmt: skip
-            layer = combo.value
-            combo.reset_choices()
-            if (layer is not None and combo.value is not layer
-                    and any(choice is layer for _, choice in choices())):  # fmt: skip
-                combo.value = layer
+        """New choices for both pickers, each keeping its layer (renamed or not)."""
+        reset_layer_choices(self._image)
+        reset_layer_choices(self._shapes)
 
     def _on_name(self, event=None) -> None:
         """A measured layer was renamed: the pickers and the rows say so."""

@@ -28,7 +28,7 @@ from superqt.utils import qdebounced
 
 from napari_xray.engine.measure import ROI_TYPES, region_statistics, roi_window
 from napari_xray.io.measurements import ROI_COLUMNS, write_roi_csv
-from napari_xray.plugin.layers import METADATA_KEY, displayed_frame, qt_alive
+from napari_xray.plugin.layers import data_key, displayed_frame, qt_alive, still_computing
 from napari_xray.plugin.measuring import frame_spacing, placed_shapes
 from napari_xray.plugin.widgets.measure_dock import MeasureDock
 
@@ -51,17 +51,6 @@ def _text(value) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
     return str(value)
-
-
-def _state(layer) -> str:
-    """What a napari-xray result holds now (its operation, parameters and whether every
-    frame is computed): its buffer is reused, so its identity alone says nothing."""
-    return repr(layer.metadata.get(METADATA_KEY)) if isinstance(layer.metadata, dict) else ""
-
-
-def _complete(layer) -> bool:
-    entry = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
-    return not (isinstance(entry, dict) and entry.get("complete") is False)
 
 
 def _stack_figures(jobs) -> list:
@@ -182,12 +171,12 @@ class RoiStatisticsWidget(MeasureDock):
                 if not isinstance(layer.data, np.ndarray):
                     lazy.append(layer.name)  # a batch store: reading every frame is no update
                     continue
-                key = (id(layer), id(layer.data), _state(layer), region.shape_type,
+                key = (id(layer), data_key(layer), region.shape_type,
                        region.vertices.tobytes(), stack_spacing)  # fmt: skip
                 figures = self._stack_cache.get(key)
                 if figures is not None:
                     cache[key] = figures
-                elif _complete(layer) and key not in self._in_flight:
+                elif not still_computing(layer) and key not in self._in_flight:
                     jobs.append((key, layer.data, window, stack_spacing))
                 # (frames still being computed: their figures follow on completion)
                 self.rows.append(self._row(region, layer, STACK, figures))

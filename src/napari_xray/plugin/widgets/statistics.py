@@ -34,12 +34,13 @@ from napari_xray.engine.operations import HISTOGRAM_THRESHOLD
 from napari_xray.engine.statistics import image_statistics, intensity_histogram
 from napari_xray.plugin.hub import viewer_hub
 from napari_xray.plugin.layers import (
-    METADATA_KEY,
+    data_key,
     displayed_plane,
     layer_kind,
     qt_alive,
     referenced_layer,
     same_layer,
+    still_computing,
     unwrap,
 )
 from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
@@ -66,12 +67,6 @@ def _format(name: str, value: Any) -> str:
     if isinstance(value, (int, np.integer)):
         return f"{int(value)}"
     return f"{float(value):.6g}"
-
-
-def _stack_key(layer) -> tuple:
-    """Identifies a layer's data as it is now (napari-xray outputs also by their parameters)."""
-    entry = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
-    return (id(layer.data), np.shape(layer.data), repr(entry))
 
 
 def _stack_statistics(data) -> dict | None:
@@ -250,10 +245,9 @@ class StatisticsWidget(QWidget):
             self._schedule()
 
     def _stack_for(self, layer) -> dict | None:
-        entry = layer.metadata.get(METADATA_KEY) if isinstance(layer.metadata, dict) else None
-        if isinstance(entry, dict) and entry.get("complete") is False:
+        if still_computing(layer):
             return None  # frames still being computed; figures follow on completion
-        key = _stack_key(layer)
+        key = data_key(layer)
         cached = self._cache.get(layer)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -282,7 +276,7 @@ class StatisticsWidget(QWidget):
             owner, target = self_ref(), layer_ref()
             if owner is None or target is None or not qt_alive(owner):
                 return
-            if _stack_key(target) != key:
+            if data_key(target) != key:
                 return  # the data changed meanwhile; a new request is on its way
             owner._cache[target] = (key, stats)
             if owner.layer is target:

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from napari_xray.io.dicom_display import limits_window, window_limits
+from napari_xray.plugin.canvas import camera_model
 from napari_xray.plugin.layers import data_range, qt_alive, referenced_layer, unwrap
 from napari_xray.plugin.widgets.form import MIN_DOCK_HEIGHT
 
@@ -245,7 +246,7 @@ class WindowLevelWidget(QWidget):
             return
         if not self._docked():  # the dock was closed (napari keeps the widget)
             return
-        camera = _camera(viewer)
+        camera = camera_model(viewer)
         zoom = camera.mouse_zoom
         camera.mouse_zoom = False  # the right button would zoom as well
         try:
@@ -261,12 +262,6 @@ class WindowLevelWidget(QWidget):
                 yield
         finally:
             camera.mouse_zoom = zoom
-
-
-def _camera(viewer):
-    """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None else viewer.camera
 
 
 def _convention(layer) -> str:
